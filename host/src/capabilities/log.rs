@@ -1,0 +1,24 @@
+//! `plughost:rpc/log`: plugin log lines, tagged with the plugin and the request id.
+
+use super::HostContext;
+use crate::runtime::bindings::plughost::rpc::log::{Host, Level};
+
+/// Longest message kept; a plugin cannot flood the log with one call.
+const MAX_MESSAGE: usize = 4096;
+
+impl Host for HostContext {
+    async fn log(&mut self, level: Level, message: String) {
+        let message = match message.char_indices().nth(MAX_MESSAGE) {
+            Some((cut, _)) => &message[..cut],
+            None => message.as_str(),
+        };
+        let (plugin, request_id) = (self.plugin.as_str(), &*self.request_id);
+        match level {
+            Level::Trace => tracing::trace!(target: "plugin", plugin, request_id, "{message}"),
+            Level::Debug => tracing::debug!(target: "plugin", plugin, request_id, "{message}"),
+            Level::Info => tracing::info!(target: "plugin", plugin, request_id, "{message}"),
+            Level::Warn => tracing::warn!(target: "plugin", plugin, request_id, "{message}"),
+            Level::Error => tracing::error!(target: "plugin", plugin, request_id, "{message}"),
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! Host functions plugins import, one module per capability. Each checks the plugin's
+//! grants from its manifest; the services behind them are shared by all calls.
+
+mod config;
+mod log;
+pub mod publish;
+mod terminal;
+
+use std::sync::Arc;
+
+use crate::manifest::Manifest;
+use crate::runtime::bindings::plughost::rpc::types;
+
+pub use publish::Publisher;
+
+/// Clients the host functions talk through, shared by every call.
+#[derive(Default)]
+pub struct Services {
+    /// Centrifugo's server API, when configured.
+    pub publisher: Option<Publisher>,
+}
+
+/// What a host function knows about the call it serves.
+pub struct HostContext {
+    pub(crate) plugin: String,
+    pub(crate) request_id: Arc<str>,
+    pub(crate) manifest: Arc<Manifest>,
+    pub(crate) services: Arc<Services>,
+}
+
+impl HostContext {
+    /// Context for one call of `plugin`.
+    pub fn new(plugin: String, request_id: Arc<str>, manifest: Arc<Manifest>, services: Arc<Services>) -> Self {
+        Self { plugin, request_id, manifest, services }
+    }
+}
+
+// A types-only interface still needs its (empty) host trait.
+impl types::Host for HostContext {}

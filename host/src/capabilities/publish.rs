@@ -1,0 +1,264 @@
+//! `plughost:rpc/publish`: publishing through Centrifugo's server HTTP API. This is the
+//! one place a publication leaves the process.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::HostContext;
+use crate::manifest::Capability;
+use crate::runtime::bindings::plughost::rpc::publish::{
+    Host, PresenceEntry, Publication, PublishError, StreamPosition,
+};
+
+/// A pooled keep-alive client for Centrifugo's server API.
+#[derive(Clone)]
+pub struct Publisher {
+    client: reqwest::Client,
+    api_url: String,
+    api_key: String,
+}
+
+#[derive(Deserialize)]
+struct ApiReply<T> {
+    result: Option<T>,
+    error: Option<ApiError>,
+}
+
+#[derive(Deserialize)]
+struct ApiError {
+    code: u32,
+    #[serde(default)]
+    message: String,
+}
+
+#[derive(Deserialize, Default)]
+struct PublishResult {
+    offset: Option<u64>,
+    epoch: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+struct HistoryResult {
+    #[serde(default)]
+    publications: Vec<HistoryPublication>,
+}
+
+#[derive(Deserialize)]
+struct HistoryPublication {
+    data: Option<Box<RawValue>>,
+    b64data: Option<String>,
+    #[serde(default)]
+    offset: u64,
+}
+
+#[derive(Deserialize, Default)]
+struct PresenceResult {
+    #[serde(default)]
+    presence: std::collections::HashMap<String, PresenceClient>,
+}
+
+#[derive(Deserialize)]
+struct PresenceClient {
+    #[serde(default)]
+    client: String,
+    #[serde(default)]
+    user: String,
+}
+
+/// A publication's payload as it goes into the API request body.
+enum Payload<'a> {
+    Json(&'a RawValue),
+    Binary(&'a [u8]),
+}
+
+impl Payload<'_> {
+    fn field(&self) -> serde_json::Value {
+        match self {
+            Payload::Json(raw) => serde_json::json!({ "data": raw }),
+            Payload::Binary(bytes) => {
+                serde_json::json!({ "b64data": base64::engine::general_purpose::STANDARD.encode(bytes) })
+            }
+        }
+    }
+}
+
+impl Publisher {
+    /// A client for the API at `api_url` (e.g. `http://127.0.0.1:8000/api`).
+    pub fn new(api_url: &str, api_key: &str, timeout: Duration) -> anyhow::Result<Self> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout.min(Duration::from_secs(1)))
+            .pool_max_idle_per_host(64)
+            .tcp_nodelay(true)
+            .build()?;
+        Ok(Self { client, api_url: api_url.trim_end_matches('/').to_string(), api_key: api_key.to_string() })
+    }
+
+    /// POSTs `body` to `{api}/{command}` and decodes the `result`.
+    async fn command<T: serde::de::DeserializeOwned + Default>(
+        &self,
+        command: &str,
+        body: serde_json::Value,
+    ) -> Result<T, PublishError> {
+        let response = self
+            .client
+            .post(format!("{}/{command}", self.api_url))
+            .header("X-API-Key", &self.api_key)
+            .json(&body)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        match response.status() {
+            reqwest::StatusCode::UNAUTHORIZED => return Err(PublishError::Unauthorized),
+            status if !status.is_success() => {
+                return Err(PublishError::Unavailable(format!("Centrifugo answered HTTP {status}")))
+            }
+            _ => {}
+        }
+        let reply: ApiReply<T> = response.json().await.map_err(transport_error)?;
+        if let Some(error) = reply.error {
+            return Err(match error.code {
+                102 => PublishError::UnknownChannel,
+                107 => PublishError::BadRequest(error.message),
+                101 => PublishError::Unauthorized,
+                _ => PublishError::Unavailable(format!("Centrifugo error {}: {}", error.code, error.message)),
+            });
+        }
+        Ok(reply.result.unwrap_or_default())
+    }
+
+    async fn publish(&self, channel: &str, payload: Payload<'_>) -> Result<Option<StreamPosition>, PublishError> {
+        let mut body = payload.field();
+        body["channel"] = channel.into();
+        let result: PublishResult = self.command("publish", body).await?;
+        Ok(match (result.offset, result.epoch) {
+            (Some(offset), Some(epoch)) => Some(StreamPosition { offset, epoch }),
+            _ => None,
+        })
+    }
+
+    async fn broadcast(&self, channels: &[String], payload: Payload<'_>) -> Result<(), PublishError> {
+        let mut body = payload.field();
+        body["channels"] = channels.into();
+        let _: serde_json::Value = self.command("broadcast", body).await?;
+        Ok(())
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> PublishError {
+    if e.is_timeout() {
+        PublishError::Timeout
+    } else {
+        PublishError::Unavailable(format!("Centrifugo API unreachable: {}", without_url(&e)))
+    }
+}
+
+/// The error's text without the URL, which is the operator's business, not the plugin's.
+fn without_url(e: &reqwest::Error) -> String {
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(e);
+    let mut last = if e.is_connect() { "connection failed".to_string() } else { "request failed".to_string() };
+    while let Some(s) = source {
+        last = s.to_string();
+        source = s.source();
+    }
+    last
+}
+
+impl HostContext {
+    fn publisher_for(&self, channels: &[&str]) -> Result<&Publisher, PublishError> {
+        if !self.manifest.grants(Capability::Publish) {
+            return Err(PublishError::Denied("publish is not granted to this plugin".into()));
+        }
+        if let Some(channel) = channels.iter().find(|c| !self.manifest.allows_channel(c)) {
+            return Err(PublishError::Denied(format!("channel '{channel}' is not granted to this plugin")));
+        }
+        self.services
+            .publisher
+            .as_ref()
+            .ok_or_else(|| PublishError::Unavailable("the host has no Centrifugo API configured".into()))
+    }
+
+    fn log_publish(&self, what: &str, channels: &[&str], result: &Result<impl Sized, PublishError>) {
+        match result {
+            Ok(_) => tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, ?channels, "{what}"),
+            Err(e) => tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, ?channels, error = ?e, "{what} failed"),
+        }
+    }
+}
+
+fn json_payload(data: &str) -> Result<&RawValue, PublishError> {
+    serde_json::from_str(data).map_err(|_| PublishError::BadRequest("data is not valid JSON".into()))
+}
+
+impl Host for HostContext {
+    async fn publish(&mut self, channel: String, data: String) -> Result<Option<StreamPosition>, PublishError> {
+        let result = async {
+            let publisher = self.publisher_for(&[&channel])?;
+            publisher.publish(&channel, Payload::Json(json_payload(&data)?)).await
+        }
+        .await;
+        self.log_publish("publish", &[&channel], &result);
+        result
+    }
+
+    async fn publish_binary(&mut self, channel: String, data: Vec<u8>) -> Result<Option<StreamPosition>, PublishError> {
+        let result = async {
+            let publisher = self.publisher_for(&[&channel])?;
+            publisher.publish(&channel, Payload::Binary(&data)).await
+        }
+        .await;
+        self.log_publish("publish", &[&channel], &result);
+        result
+    }
+
+    async fn broadcast(&mut self, channels: Vec<String>, data: String) -> Result<(), PublishError> {
+        let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+        let result = async {
+            let publisher = self.publisher_for(&names)?;
+            publisher.broadcast(&channels, Payload::Json(json_payload(&data)?)).await
+        }
+        .await;
+        self.log_publish("broadcast", &names, &result);
+        result
+    }
+
+    async fn broadcast_binary(&mut self, channels: Vec<String>, data: Vec<u8>) -> Result<(), PublishError> {
+        let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+        let result = async {
+            let publisher = self.publisher_for(&names)?;
+            publisher.broadcast(&channels, Payload::Binary(&data)).await
+        }
+        .await;
+        self.log_publish("broadcast", &names, &result);
+        result
+    }
+
+    async fn history(&mut self, channel: String, limit: u32) -> Result<Vec<Publication>, PublishError> {
+        let publisher = self.publisher_for(&[&channel])?;
+        let body = serde_json::json!({ "channel": channel, "limit": limit });
+        let result: HistoryResult = publisher.command("history", body).await?;
+        Ok(result
+            .publications
+            .into_iter()
+            .map(|p| Publication {
+                data: p.data.map(|d| d.get().to_string()).or(p.b64data).unwrap_or_default(),
+                offset: p.offset,
+            })
+            .collect())
+    }
+
+    async fn presence(&mut self, channel: String) -> Result<Vec<PresenceEntry>, PublishError> {
+        let publisher = self.publisher_for(&[&channel])?;
+        let result: PresenceResult = publisher.command("presence", serde_json::json!({ "channel": channel })).await?;
+        let mut entries: Vec<PresenceEntry> = result
+            .presence
+            .into_values()
+            .map(|c| PresenceEntry { client: c.client, user: c.user })
+            .collect();
+        entries.sort_by(|a, b| a.client.cmp(&b.client));
+        Ok(entries)
+    }
+}

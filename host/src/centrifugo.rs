@@ -1,0 +1,145 @@
+//! What plughost tells Centrifugo: the v6 config that points its proxies at this host,
+//! and HS256 tokens signed with the shared secret.
+
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::config::Config;
+
+/// The seed's namespaces with their history settings: (name, history ttl).
+const SEED_NAMESPACES: &[(&str, &str)] = &[("terminal", "60s"), ("user", "300s"), ("notifications", "300s")];
+
+/// Extra slack Centrifugo waits beyond the host's deadline, so the host's own deadline
+/// error (code 408) reaches the client rather than Centrifugo's generic timeout.
+const PROXY_SLACK: Duration = Duration::from_secs(1);
+
+/// A Centrifugo v6 config matching `config`. `subscribe_namespaces` are the namespaces
+/// whose subscriptions a loaded plugin authorises; `deadline` is the longest plugin deadline.
+pub fn centrifugo_config(config: &Config, subscribe_namespaces: &BTreeSet<String>, deadline: Duration) -> Value {
+    let base = config
+        .centrifugo
+        .proxy_base_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{}", config.listen))
+        .trim_end_matches('/')
+        .to_string();
+    let timeout = format!("{}ms", (deadline + PROXY_SLACK).as_millis());
+    let headers = match config.proxy_secret.as_deref().filter(|s| !s.is_empty()) {
+        Some(secret) => json!({ config.proxy_secret_header.clone(): secret }),
+        None => json!({}),
+    };
+    let mut names: BTreeSet<String> = SEED_NAMESPACES.iter().map(|(n, _)| n.to_string()).collect();
+    names.extend(subscribe_namespaces.iter().filter(|n| !n.is_empty()).cloned());
+    let namespaces: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let ttl = SEED_NAMESPACES.iter().find(|(n, _)| n == name).map(|(_, t)| *t).unwrap_or("300s");
+            let proxied = subscribe_namespaces.contains(name);
+            json!({
+                "name": name,
+                "presence": true,
+                "history_size": 100,
+                "history_ttl": ttl,
+                "force_recovery": true,
+                "allow_history_for_subscriber": true,
+                "allow_presence_for_subscriber": true,
+                // Without a plugin deciding, only broadcast-style namespaces are open to clients.
+                "allow_subscribe_for_client": !proxied && name == "notifications",
+                "subscribe_proxy_enabled": proxied,
+            })
+        })
+        .collect();
+    let origins: Vec<String> = {
+        let port = config.listen.port();
+        vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")]
+    };
+    json!({
+        "http_server": { "address": "127.0.0.1", "port": config.centrifugo.port },
+        "client": {
+            "allowed_origins": origins,
+            "token": { "hmac_secret_key": config.centrifugo.token_secret },
+            // Centrifugo runs one connection's RPCs one after another unless raised.
+            "concurrency": 64,
+        },
+        "http_api": { "key": config.centrifugo.api_key },
+        "rpc": {
+            "proxy": {
+                "endpoint": format!("{base}/centrifugo/rpc"),
+                "timeout": timeout,
+                "include_connection_meta": true,
+                "http": { "static_headers": headers },
+            },
+            "without_namespace": { "proxy_enabled": true },
+        },
+        "channel": {
+            // The seed's names (`terminal#session#<id>`, `user#<id>`, `notifications#broadcast`)
+            // need `#` as the namespace boundary; an empty user boundary turns Centrifugo's
+            // user-limited channels off, so who may subscribe is the namespace's and the
+            // subscribe proxy's decision.
+            "namespace_boundary": "#",
+            "user_boundary": "",
+            "proxy": {
+                "subscribe": {
+                    "endpoint": format!("{base}/centrifugo/subscribe"),
+                    "timeout": timeout,
+                    "include_connection_meta": true,
+                    "http": { "static_headers": headers },
+                }
+            },
+            "namespaces": namespaces,
+        },
+    })
+}
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    sub: &'a str,
+    exp: u64,
+    iat: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<&'a str>,
+}
+
+/// An HS256 connection token for `user` (or, with `channel`, a subscription token).
+pub fn token(secret: &str, user: &str, ttl: Duration, channel: Option<&str>) -> anyhow::Result<String> {
+    if secret.is_empty() {
+        anyhow::bail!("no token secret configured (centrifugo.token_secret or CENTRIFUGO_TOKEN_HMAC_SECRET)");
+    }
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    let claims = Claims { sub: user, exp: now + ttl.as_secs().max(1), iat: now, channel };
+    let key = jsonwebtoken::EncodingKey::from_secret(secret.as_bytes());
+    Ok(jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256), &claims, &key)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_verifies_with_the_secret() {
+        let t = token("s3cret", "42", Duration::from_secs(60), Some("user#42")).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::HS256);
+        validation.required_spec_claims = ["exp", "sub"].into_iter().map(String::from).collect();
+        let data = jsonwebtoken::decode::<Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"s3cret"), &validation)
+            .unwrap();
+        assert_eq!(data.claims["sub"], "42");
+        assert_eq!(data.claims["channel"], "user#42");
+        assert!(jsonwebtoken::decode::<Value>(&t, &jsonwebtoken::DecodingKey::from_secret(b"other"), &validation).is_err());
+    }
+
+    #[test]
+    fn config_points_at_the_host_with_the_secret() {
+        let mut config = Config::default();
+        config.proxy_secret = Some("p".into());
+        let namespaces: BTreeSet<String> = ["user".to_string()].into();
+        let c = centrifugo_config(&config, &namespaces, Duration::from_secs(5));
+        assert_eq!(c["rpc"]["proxy"]["endpoint"], "http://127.0.0.1:8080/centrifugo/rpc");
+        assert_eq!(c["rpc"]["proxy"]["timeout"], "6000ms");
+        assert_eq!(c["rpc"]["proxy"]["http"]["static_headers"]["X-Plughost-Secret"], "p");
+        let user = c["channel"]["namespaces"].as_array().unwrap().iter().find(|n| n["name"] == "user").unwrap();
+        assert_eq!(user["subscribe_proxy_enabled"], true);
+    }
+}

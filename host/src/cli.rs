@@ -1,0 +1,206 @@
+//! The `plughost` command line: parsing with clap, and each subcommand's body.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, LogFormat};
+use crate::dispatch::{next_request_id, RpcCall};
+use crate::proxy::wire::{encode_error, encode_rpc_result, Encoding};
+use crate::runtime::Conn;
+
+/// Runs Centrifugo RPC handlers as sandboxed WebAssembly plugins.
+///
+/// Configuration comes from defaults, then the TOML file (--config or PLUGHOST_CONFIG),
+/// then PLUGHOST_* environment variables, then flags: each later source wins.
+#[derive(Debug, Parser)]
+#[command(name = "plughost", version, propagate_version = true)]
+pub struct Cli {
+    /// TOML configuration file.
+    #[arg(long, global = true, env = "PLUGHOST_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Log format (overrides the config's log_format).
+    #[arg(long, global = true, value_enum)]
+    pub log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve Centrifugo's proxy endpoints with the plugins in a folder.
+    Serve {
+        /// Folder of `<name>.wasm` plugins (and `<name>.toml` manifests).
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+        /// Address of the HTTP endpoint, e.g. 127.0.0.1:8080.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// Listen on a non-loopback address without a proxy secret.
+        #[arg(long)]
+        insecure: bool,
+    },
+    /// Run one RPC without HTTP and print the Centrifugo-format reply (non-zero exit on an error reply).
+    Call {
+        /// Method name, e.g. `echo`.
+        method: String,
+        /// Params as JSON text.
+        #[arg(default_value = "{}")]
+        params: String,
+        /// User id of the calling connection (empty: anonymous).
+        #[arg(long, default_value = "")]
+        user: String,
+        /// Client id of the calling connection.
+        #[arg(long, default_value = "cli")]
+        client: String,
+        /// Folder of plugins.
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+    },
+    /// Validate a plugin file and list its methods with their schemas.
+    Check {
+        /// The `.wasm` file (its `.toml` manifest beside it is read too).
+        file: PathBuf,
+    },
+    /// Print a Centrifugo v6 config (JSON) matching this host's configuration and plugins.
+    CentrifugoConfig {
+        /// Folder of plugins (their subscribe namespaces and deadlines shape the config).
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+        /// Address the host listens on (the proxy endpoints point there).
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Mint an HS256 connection token (or, with --channel, subscription tokens, one per line).
+    Token {
+        /// The user id (`sub` claim).
+        #[arg(long)]
+        user: String,
+        /// Lifetime, e.g. 30m, 1h, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: std::time::Duration,
+        /// Channel of a subscription token; repeat for several.
+        #[arg(long)]
+        channel: Vec<String>,
+    },
+}
+
+/// Loads the configuration for `cli` (file and environment; flags are applied by each command).
+pub fn load_config(cli: &Cli) -> Result<Config> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    if let Some(format) = cli.log_format {
+        config.log_format = format;
+    }
+    Ok(config)
+}
+
+/// Runs the parsed command; the exit code is the process's.
+pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
+    match cli.command {
+        Command::Serve { plugins, listen, insecure } => {
+            if let Some(dir) = plugins {
+                config.plugins_dir = dir;
+            }
+            if let Some(addr) = listen {
+                config.listen = addr;
+            }
+            crate::server::serve(config, insecure).await?;
+            Ok(0)
+        }
+        Command::Call { method, params, user, client, plugins } => {
+            if let Some(dir) = plugins {
+                config.plugins_dir = dir;
+            }
+            call(&config, method, params, user, client).await
+        }
+        Command::Check { file } => check(&config, file).await,
+        Command::CentrifugoConfig { plugins, listen } => {
+            if let Some(dir) = plugins {
+                config.plugins_dir = dir;
+            }
+            if let Some(addr) = listen {
+                config.listen = addr;
+            }
+            centrifugo_config(&config).await
+        }
+        Command::Token { user, ttl, channel } => {
+            let secret = &config.centrifugo.token_secret;
+            if channel.is_empty() {
+                println!("{}", crate::centrifugo::token(secret, &user, ttl, None)?);
+            }
+            for channel in &channel {
+                println!("{}", crate::centrifugo::token(secret, &user, ttl, Some(channel))?);
+            }
+            Ok(0)
+        }
+    }
+}
+
+async fn call(config: &Config, method: String, params: String, user: String, client: String) -> Result<i32> {
+    let host = crate::server::build(config).await?;
+    let request_id = next_request_id();
+    let conn = Conn {
+        client,
+        user,
+        transport: "cli".into(),
+        protocol: "json".into(),
+        encoding: "json".into(),
+        meta: None,
+    };
+    let reply = match serde_json::from_str::<serde_json::Value>(&params) {
+        Ok(value) if value.is_object() => {
+            let call = RpcCall { request_id: request_id.clone(), conn, method, params: params.into_bytes() };
+            host.dispatcher.rpc(call).await
+        }
+        _ => Err(crate::errors::RpcError::invalid_request("params must be a JSON object")),
+    };
+    let (out, code) = match reply {
+        Ok(bytes) => (encode_rpc_result(&bytes, Encoding::Json, &request_id), 0),
+        Err(error) => (encode_error(&error), 1),
+    };
+    let code = if code == 0 && out.starts_with(b"{\"error\"") { 1 } else { code };
+    println!("{}", String::from_utf8_lossy(&out));
+    Ok(code)
+}
+
+async fn check(config: &Config, file: PathBuf) -> Result<i32> {
+    let max_memory = config.runtime.max_memory.as_u64().max(config.limits.memory.as_u64());
+    let runtime = std::sync::Arc::new(crate::runtime::Runtime::new(&config.runtime, config.cache_dir(), max_memory)?);
+    let services = std::sync::Arc::new(crate::server::services(config)?);
+    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+    match crate::runtime::LoadedPlugin::load(&runtime, &file, &bytes, &config.limits, services).await {
+        Ok(plugin) => {
+            let report = serde_json::json!({
+                "file": file.display().to_string(),
+                "name": plugin.name,
+                "sha256": plugin.sha256,
+                "contract": format!("plughost:rpc@{}", crate::runtime::CONTRACT_VERSION),
+                "methods": plugin.info.methods,
+                "subscribe_namespaces": plugin.info.subscribe_namespaces,
+            });
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(0)
+        }
+        Err(e) => {
+            eprintln!("{}: invalid plugin: {e}", file.display());
+            Ok(1)
+        }
+    }
+}
+
+async fn centrifugo_config(config: &Config) -> Result<i32> {
+    let (namespaces, deadline) = if config.plugins_dir.is_dir() {
+        let host = crate::server::build(config).await?;
+        let table = host.registry.table();
+        let namespaces = table.plugins().values().flat_map(|p| p.info.subscribe_namespaces.clone()).collect();
+        let deadline = table.plugins().values().map(|p| p.limits.deadline).max().unwrap_or(config.limits.deadline);
+        (namespaces, deadline)
+    } else {
+        (Default::default(), config.limits.deadline)
+    };
+    let generated = crate::centrifugo::centrifugo_config(config, &namespaces, deadline);
+    println!("{}", serde_json::to_string_pretty(&generated)?);
+    Ok(0)
+}

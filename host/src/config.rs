@@ -1,0 +1,296 @@
+//! The host's configuration: defaults, then a TOML file, then `PLUGHOST_*` environment
+//! variables, then command-line flags (each later source wins).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+/// Everything `plughost serve` needs to know.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the HTTP proxy endpoint.
+    pub listen: SocketAddr,
+    /// Address of the gRPC proxy endpoint, when enabled.
+    pub grpc_listen: Option<SocketAddr>,
+    /// Folder holding `<name>.wasm` plugins and their `<name>.toml` manifests.
+    pub plugins_dir: PathBuf,
+    /// Where precompiled plugins are cached (default: `<plugins_dir>/.cache`).
+    pub cache_dir: Option<PathBuf>,
+    /// Shared secret Centrifugo must send with every proxy request.
+    pub proxy_secret: Option<String>,
+    /// Header that carries `proxy_secret` on HTTP proxy requests.
+    pub proxy_secret_header: String,
+    /// Secret guarding the admin endpoints (rollback, pin).
+    pub admin_secret: Option<String>,
+    /// Largest proxy request body accepted (HTTP 413 above it).
+    pub max_body: ByteSize,
+    /// How long shutdown waits for in-flight calls.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: Duration,
+    /// `text` or `json` log lines.
+    pub log_format: LogFormat,
+    /// Default limits of every plugin; a manifest may override them.
+    pub limits: Limits,
+    /// Engine-wide settings.
+    pub runtime: RuntimeConfig,
+    /// How to reach Centrifugo's server API and mint its tokens.
+    pub centrifugo: CentrifugoConfig,
+    /// gRPC address of the terminal agent (`http://127.0.0.1:50051`).
+    pub terminal_endpoint: Option<String>,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Per-plugin limits.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// Wall-clock time one call may take.
+    #[serde(with = "humantime_serde")]
+    pub deadline: Duration,
+    /// Linear memory one instance may grow to.
+    pub memory: ByteSize,
+    /// Instances of the plugin running at once.
+    pub max_instances: u32,
+    /// Calls waiting for an instance before new ones are refused as busy.
+    pub queue: u32,
+    /// Largest params payload.
+    pub max_params: ByteSize,
+    /// Largest reply payload.
+    pub max_reply: ByteSize,
+    /// Fuel per call (roughly wasm instructions); none disables fuel metering.
+    pub fuel: Option<u64>,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(5),
+            memory: ByteSize::mib(64),
+            max_instances: 64,
+            queue: 1024,
+            max_params: ByteSize::mib(1),
+            max_reply: ByteSize::mib(1),
+            fuel: None,
+        }
+    }
+}
+
+/// Engine-wide runtime settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RuntimeConfig {
+    /// Component instances the pooling allocator reserves slots for.
+    pub pool_instances: u32,
+    /// Interval of the epoch ticker that enforces deadlines and lets long calls yield.
+    #[serde(with = "humantime_serde")]
+    pub epoch_tick: Duration,
+    /// Use the pooling allocator when the machine allows it.
+    pub pooling: bool,
+    /// Meter guest code with fuel so `limits.fuel` applies (costs some throughput).
+    pub fuel: bool,
+    /// Largest memory cap any plugin may be given (sizes the allocator's slots).
+    pub max_memory: ByteSize,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            pool_instances: 1000,
+            epoch_tick: Duration::from_millis(1),
+            pooling: true,
+            fuel: false,
+            max_memory: ByteSize::gib(1),
+        }
+    }
+}
+
+/// Centrifugo server API and token settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CentrifugoConfig {
+    /// Base URL of the server HTTP API (`.../api`).
+    pub api_url: String,
+    /// `http_api.key` of the Centrifugo config.
+    pub api_key: String,
+    /// `client.token.hmac_secret_key`: HS256 secret for connection tokens.
+    pub token_secret: String,
+    /// Timeout of one server API call.
+    #[serde(with = "humantime_serde")]
+    pub api_timeout: Duration,
+    /// Centrifugo's client port, used by `centrifugo-config`.
+    pub port: u16,
+    /// Address the host is reachable at from Centrifugo (default: `http://<listen>`).
+    pub proxy_base_url: Option<String>,
+}
+
+impl Default for CentrifugoConfig {
+    fn default() -> Self {
+        Self {
+            api_url: "http://127.0.0.1:8000/api".into(),
+            api_key: String::new(),
+            token_secret: String::new(),
+            api_timeout: Duration::from_secs(2),
+            port: 8000,
+            proxy_base_url: None,
+        }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            grpc_listen: None,
+            plugins_dir: PathBuf::from("plugins"),
+            cache_dir: None,
+            proxy_secret: None,
+            proxy_secret_header: "X-Plughost-Secret".into(),
+            admin_secret: None,
+            max_body: ByteSize::mib(4),
+            shutdown_grace: Duration::from_secs(10),
+            log_format: LogFormat::Text,
+            limits: Limits::default(),
+            runtime: RuntimeConfig::default(),
+            centrifugo: CentrifugoConfig::default(),
+            terminal_endpoint: None,
+        }
+    }
+}
+
+/// Environment variables read by [`Config::load`], and which key each sets.
+/// Seed names (`CENTRIFUGO_*`) are honoured; a `PLUGHOST_*` name wins over them.
+pub const ENV_VARS: &[(&str, &str)] = &[
+    ("PLUGHOST_LISTEN", "listen"),
+    ("PLUGHOST_GRPC_LISTEN", "grpc_listen"),
+    ("PLUGHOST_PLUGINS", "plugins_dir"),
+    ("PLUGHOST_CACHE_DIR", "cache_dir"),
+    ("PLUGHOST_PROXY_SECRET", "proxy_secret"),
+    ("PLUGHOST_ADMIN_SECRET", "admin_secret"),
+    ("PLUGHOST_LOG_FORMAT", "log_format"),
+    ("PLUGHOST_TERMINAL_ENDPOINT", "terminal_endpoint"),
+    ("CENTRIFUGO_API_KEY", "centrifugo.api_key"),
+    ("CENTRIFUGO__CENTRIFUGO_API_KEY", "centrifugo.api_key"),
+    ("PLUGHOST_CENTRIFUGO_API_KEY", "centrifugo.api_key"),
+    ("CENTRIFUGO__CENTRIFUGO_API_URL", "centrifugo.api_url"),
+    ("PLUGHOST_CENTRIFUGO_API_URL", "centrifugo.api_url"),
+    ("CENTRIFUGO_TOKEN_HMAC_SECRET", "centrifugo.token_secret"),
+    ("CENTRIFUGO__CENTRIFUGO_TOKEN_HMAC_SECRET", "centrifugo.token_secret"),
+    ("PLUGHOST_CENTRIFUGO_TOKEN_SECRET", "centrifugo.token_secret"),
+    ("CENTRIFUGO_RPC_PROXY_ENDPOINT", "centrifugo.proxy_base_url"),
+];
+
+impl Config {
+    /// Defaults, then `file` (if any), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading config {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("parsing config {}", path.display()))?
+            }
+            None => Config::default(),
+        };
+        config.apply_env(|name| std::env::var(name).ok())?;
+        Ok(config)
+    }
+
+    /// Applies the variables of [`ENV_VARS`] that `lookup` finds, in table order.
+    pub fn apply_env(&mut self, lookup: impl Fn(&str) -> Option<String>) -> Result<()> {
+        for (name, key) in ENV_VARS {
+            let Some(value) = lookup(name).filter(|v| !v.is_empty()) else { continue };
+            self.set(key, &value).with_context(|| format!("environment variable {name}"))?;
+        }
+        Ok(())
+    }
+
+    fn set(&mut self, key: &str, value: &str) -> Result<()> {
+        match key {
+            "listen" => self.listen = value.parse().context("not a socket address")?,
+            "grpc_listen" => self.grpc_listen = Some(value.parse().context("not a socket address")?),
+            "plugins_dir" => self.plugins_dir = value.into(),
+            "cache_dir" => self.cache_dir = Some(value.into()),
+            "proxy_secret" => self.proxy_secret = Some(value.into()),
+            "admin_secret" => self.admin_secret = Some(value.into()),
+            "log_format" => {
+                self.log_format = <LogFormat as clap::ValueEnum>::from_str(value, true)
+                    .map_err(|e| anyhow::anyhow!(e))?
+            }
+            "terminal_endpoint" => self.terminal_endpoint = Some(value.into()),
+            "centrifugo.api_key" => self.centrifugo.api_key = value.into(),
+            "centrifugo.api_url" => self.centrifugo.api_url = value.into(),
+            "centrifugo.token_secret" => self.centrifugo.token_secret = value.into(),
+            "centrifugo.proxy_base_url" => {
+                // The seed's variable is the full RPC endpoint; keep only its base.
+                let base = value.trim_end_matches('/').trim_end_matches("/centrifugo/rpc");
+                self.centrifugo.proxy_base_url = Some(base.to_string())
+            }
+            other => anyhow::bail!("unknown configuration key {other}"),
+        }
+        Ok(())
+    }
+
+    /// Where precompiled plugins are cached.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.cache_dir.clone().unwrap_or_else(|| self.plugins_dir.join(".cache"))
+    }
+
+    /// The secret as bytes, when one is set and non-empty.
+    pub fn proxy_secret(&self) -> Option<&[u8]> {
+        self.proxy_secret.as_deref().filter(|s| !s.is_empty()).map(str::as_bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_env_precedence() {
+        let mut config: Config = toml::from_str(
+            "listen = \"127.0.0.1:9000\"\nproxy_secret = \"from-file\"\n[limits]\ndeadline = \"250ms\"\nmemory = \"16 MiB\"\n",
+        )
+        .unwrap();
+        assert_eq!(config.limits.deadline, Duration::from_millis(250));
+        assert_eq!(config.limits.memory, ByteSize::mib(16));
+        config
+            .apply_env(|name| match name {
+                "PLUGHOST_PROXY_SECRET" => Some("from-env".into()),
+                "CENTRIFUGO_API_KEY" => Some("seed-key".into()),
+                "PLUGHOST_CENTRIFUGO_API_KEY" => Some("own-key".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.listen.port(), 9000);
+        assert_eq!(config.proxy_secret.as_deref(), Some("from-env"));
+        assert_eq!(config.centrifugo.api_key, "own-key");
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+
+    #[test]
+    fn seed_endpoint_becomes_base() {
+        let mut config = Config::default();
+        config
+            .apply_env(|n| (n == "CENTRIFUGO_RPC_PROXY_ENDPOINT").then(|| "http://h:8080/centrifugo/rpc/".into()))
+            .unwrap();
+        assert_eq!(config.centrifugo.proxy_base_url.as_deref(), Some("http://h:8080"));
+    }
+}

@@ -1,0 +1,163 @@
+//! The operator's manifest beside a plugin (`plugins/<name>.toml`): what it may use, and its limits.
+//!
+//! Deny by default: without a manifest a plugin may log and nothing else.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Limits;
+
+/// A host interface a plugin can be granted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Capability {
+    /// `plughost:rpc/log`: always granted.
+    Log,
+    /// `plughost:rpc/config`: reads the manifest's `[config]` values.
+    Config,
+    /// `plughost:rpc/publish`: Centrifugo server API, limited to `channels`.
+    Publish,
+    /// `plughost:rpc/terminal`: terminal sessions on the agent.
+    Terminal,
+    /// The real wall clock (otherwise the guest sees a frozen clock).
+    Clock,
+}
+
+impl Capability {
+    /// The capability behind an imported `plughost:rpc/<interface>`.
+    pub fn for_interface(interface: &str) -> Option<Self> {
+        match interface {
+            "log" => Some(Self::Log),
+            "config" => Some(Self::Config),
+            "publish" => Some(Self::Publish),
+            "terminal" => Some(Self::Terminal),
+            _ => None,
+        }
+    }
+}
+
+/// A parsed `<name>.toml`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Manifest {
+    /// Host interfaces beyond `log` (`config`, `publish`, `terminal`, `clock`).
+    pub grants: Vec<Capability>,
+    /// Channel patterns `publish` may reach (`*` matches any run of characters).
+    pub channels: Vec<String>,
+    /// Values the plugin reads through `plughost:rpc/config`.
+    pub config: BTreeMap<String, String>,
+    /// Overrides of the host's default limits.
+    pub limits: LimitOverrides,
+}
+
+/// Limits a manifest may override; absent fields keep the host's defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LimitOverrides {
+    #[serde(with = "humantime_serde")]
+    deadline: Option<Duration>,
+    memory: Option<ByteSize>,
+    max_instances: Option<u32>,
+    queue: Option<u32>,
+    max_params: Option<ByteSize>,
+    max_reply: Option<ByteSize>,
+    fuel: Option<u64>,
+}
+
+impl Manifest {
+    /// Reads the manifest beside `wasm` (`x.wasm` -> `x.toml`); none there means the defaults.
+    pub fn for_plugin(wasm: &Path) -> Result<Self, String> {
+        let path = wasm.with_extension("toml");
+        match std::fs::read_to_string(&path) {
+            Ok(text) => toml::from_str(&text).map_err(|e| format!("manifest {}: {e}", path.display())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
+            Err(e) => Err(format!("manifest {}: {e}", path.display())),
+        }
+    }
+
+    /// Whether the plugin may use `cap`.
+    pub fn grants(&self, cap: Capability) -> bool {
+        cap == Capability::Log || self.grants.contains(&cap)
+    }
+
+    /// Whether `publish` may reach `channel`.
+    pub fn allows_channel(&self, channel: &str) -> bool {
+        self.channels.iter().any(|pattern| glob_match(pattern, channel))
+    }
+
+    /// The host's defaults with this manifest's overrides applied.
+    pub fn limits(&self, defaults: &Limits) -> Limits {
+        let o = &self.limits;
+        Limits {
+            deadline: o.deadline.unwrap_or(defaults.deadline),
+            memory: o.memory.unwrap_or(defaults.memory),
+            max_instances: o.max_instances.unwrap_or(defaults.max_instances).max(1),
+            queue: o.queue.unwrap_or(defaults.queue),
+            max_params: o.max_params.unwrap_or(defaults.max_params),
+            max_reply: o.max_reply.unwrap_or(defaults.max_reply),
+            fuel: o.fuel.or(defaults.fuel),
+        }
+    }
+}
+
+/// `*` matches any (possibly empty) run of characters; everything else matches itself.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    let first = parts.next().unwrap_or("");
+    let Some(mut rest) = text.strip_prefix(first) else { return false };
+    let parts: Vec<&str> = parts.collect();
+    if parts.is_empty() {
+        return rest.is_empty();
+    }
+    for (i, part) in parts.iter().enumerate() {
+        if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        }
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_patterns() {
+        assert!(glob_match("user#*", "user#42"));
+        assert!(glob_match("notifications#broadcast", "notifications#broadcast"));
+        assert!(!glob_match("notifications#broadcast", "notifications#broadcast2"));
+        assert!(!glob_match("user#*", "terminal#session#1"));
+        assert!(glob_match("*#session#*", "terminal#session#abc"));
+        assert!(glob_match("*", ""));
+        assert!(!glob_match("a*b*c", "acb"));
+    }
+
+    #[test]
+    fn deny_by_default() {
+        let m = Manifest::default();
+        assert!(m.grants(Capability::Log));
+        assert!(!m.grants(Capability::Publish));
+        assert!(!m.allows_channel("user#1"));
+    }
+
+    #[test]
+    fn overrides_apply() {
+        let m: Manifest = toml::from_str(
+            "grants = [\"publish\"]\nchannels = [\"user#*\"]\n[limits]\ndeadline = \"100ms\"\nmax_instances = 2\n",
+        )
+        .unwrap();
+        let limits = m.limits(&Limits::default());
+        assert_eq!(limits.deadline, Duration::from_millis(100));
+        assert_eq!(limits.max_instances, 2);
+        assert_eq!(limits.memory, Limits::default().memory);
+        assert!(m.grants(Capability::Publish));
+    }
+}

@@ -1,0 +1,5 @@
+//! Front ends that receive Centrifugo's proxy calls. `wire` decodes and encodes the
+//! JSON format; `http` serves it with axum, plus the operational endpoints.
+
+pub mod http;
+pub mod wire;

@@ -1,0 +1,241 @@
+//! Centrifugo's HTTP proxy format: decoding requests into dispatch calls and encoding
+//! replies. Pure functions over bytes; no I/O, no plugins.
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::dispatch::{next_request_id, RpcCall, SubscribeCall, SubscribeGrant};
+use crate::errors::{codes, RpcError};
+use crate::runtime::Conn;
+
+/// Fields common to every proxy request, plus the payload fields. Unknown fields are ignored.
+#[derive(Deserialize)]
+struct Envelope<'a> {
+    #[serde(default)]
+    client: String,
+    #[serde(default)]
+    transport: String,
+    #[serde(default)]
+    protocol: String,
+    #[serde(default)]
+    encoding: Option<String>,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    channel: Option<String>,
+    #[serde(borrow, default)]
+    data: Option<&'a RawValue>,
+    #[serde(default)]
+    b64data: Option<String>,
+    #[serde(borrow, default)]
+    meta: Option<&'a RawValue>,
+}
+
+/// How the payload of a call was (and its reply must be) encoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// JSON in `data`.
+    Json,
+    /// Base64 bytes in `b64data`.
+    Binary,
+}
+
+/// The payload of a request: JSON text or decoded bytes; `None` when absent.
+struct Payload {
+    encoding: Encoding,
+    bytes: Option<Vec<u8>>,
+}
+
+fn parse_envelope(body: &[u8]) -> Result<Envelope<'_>, RpcError> {
+    let text = std::str::from_utf8(body).map_err(|_| RpcError::invalid_request("body is not UTF-8"))?;
+    let trimmed = text.trim_start();
+    if !trimmed.starts_with('{') {
+        return Err(RpcError::invalid_request(if trimmed.is_empty() { "empty body" } else { "body is not a JSON object" }));
+    }
+    serde_json::from_str(text).map_err(|e| {
+        // serde's message can quote the input; only its category and position are shown.
+        let why = match e.classify() {
+            serde_json::error::Category::Data => "a field has the wrong type",
+            serde_json::error::Category::Eof => "JSON ends early",
+            _ => "body is not valid JSON",
+        };
+        RpcError::invalid_request(format!("{why} (line {} column {})", e.line(), e.column()))
+    })
+}
+
+fn conn_of(envelope: &Envelope<'_>, encoding: Encoding) -> Conn {
+    Conn {
+        client: envelope.client.clone(),
+        user: envelope.user.clone(),
+        transport: envelope.transport.clone(),
+        protocol: envelope.protocol.clone(),
+        encoding: match encoding {
+            Encoding::Json => "json".into(),
+            Encoding::Binary => "binary".into(),
+        },
+        meta: envelope.meta.filter(|m| m.get() != "null").map(|m| m.get().to_string()),
+    }
+}
+
+fn payload_of(envelope: &Envelope<'_>, object_required: bool) -> Result<Payload, RpcError> {
+    let encoding = match envelope.encoding.as_deref() {
+        None | Some("") | Some("json") => Encoding::Json,
+        Some("binary") => Encoding::Binary,
+        Some(_) => return Err(RpcError::invalid_request("unknown encoding")),
+    };
+    if let Some(b64) = &envelope.b64data {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64)
+            .map_err(|_| RpcError::invalid_request("b64data is not valid base64"))?;
+        return Ok(Payload { encoding: Encoding::Binary, bytes: Some(bytes) });
+    }
+    let data = envelope.data.filter(|d| d.get() != "null");
+    if let Some(raw) = data {
+        if object_required && encoding == Encoding::Json && !raw.get().starts_with('{') {
+            return Err(RpcError::invalid_request("data must be a JSON object"));
+        }
+    }
+    Ok(Payload { encoding, bytes: data.map(|raw| raw.get().as_bytes().to_vec()) })
+}
+
+/// Decodes an RPC proxy request. Returns the call and how its reply must be encoded.
+pub fn decode_rpc(body: &[u8]) -> Result<(RpcCall, Encoding), RpcError> {
+    let envelope = parse_envelope(body)?;
+    let method = match envelope.method.as_deref() {
+        Some(m) if !m.is_empty() => m.to_string(),
+        _ => return Err(RpcError::new(codes::METHOD_REQUIRED, "Method name required")),
+    };
+    let payload = payload_of(&envelope, true)?;
+    let params = payload.bytes.unwrap_or_else(|| b"{}".to_vec());
+    let call = RpcCall { request_id: next_request_id(), conn: conn_of(&envelope, payload.encoding), method, params };
+    Ok((call, payload.encoding))
+}
+
+/// Decodes a subscribe proxy request.
+pub fn decode_subscribe(body: &[u8]) -> Result<SubscribeCall, RpcError> {
+    let envelope = parse_envelope(body)?;
+    let channel = match envelope.channel.as_deref() {
+        Some(c) if !c.is_empty() => c.to_string(),
+        _ => return Err(RpcError::invalid_request("channel required")),
+    };
+    let payload = payload_of(&envelope, false)?;
+    Ok(SubscribeCall {
+        request_id: next_request_id(),
+        conn: conn_of(&envelope, payload.encoding),
+        channel,
+        data: payload.bytes,
+    })
+}
+
+/// `{"error":{...}}`.
+pub fn encode_error(error: &RpcError) -> Vec<u8> {
+    serde_json::to_vec(&serde_json::json!({ "error": error })).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// `{"result":{"data":...}}` or `{"result":{"b64data":"..."}}`. A JSON reply that is not
+/// valid JSON is the plugin's fault and becomes an internal error.
+pub fn encode_rpc_result(reply: &[u8], encoding: Encoding, request_id: &str) -> Vec<u8> {
+    match encoding {
+        Encoding::Binary => {
+            let b64 = base64::engine::general_purpose::STANDARD.encode(reply);
+            let mut out = Vec::with_capacity(b64.len() + 26);
+            out.extend_from_slice(b"{\"result\":{\"b64data\":\"");
+            out.extend_from_slice(b64.as_bytes());
+            out.extend_from_slice(b"\"}}");
+            out
+        }
+        Encoding::Json if reply.is_empty() => b"{\"result\":{}}".to_vec(),
+        Encoding::Json => {
+            if serde_json::from_slice::<serde::de::IgnoredAny>(reply).is_err() {
+                tracing::error!(request_id, "plugin returned a reply that is not valid JSON");
+                return encode_error(&RpcError::internal(request_id));
+            }
+            let mut out = Vec::with_capacity(reply.len() + 22);
+            out.extend_from_slice(b"{\"result\":{\"data\":");
+            out.extend_from_slice(reply);
+            out.extend_from_slice(b"}}");
+            out
+        }
+    }
+}
+
+/// `{"result":{...}}` for an allowed subscription (`{}` when there is nothing to add).
+pub fn encode_subscribe_result(grant: &SubscribeGrant) -> Vec<u8> {
+    let mut result = serde_json::Map::new();
+    let json = |text: &Option<String>| -> Option<Box<RawValue>> {
+        text.as_deref().and_then(|t| RawValue::from_string(t.to_string()).ok())
+    };
+    if let Some(info) = json(&grant.info) {
+        result.insert("info".into(), serde_json::to_value(info).unwrap_or_default());
+    }
+    if let Some(data) = json(&grant.data) {
+        result.insert("data".into(), serde_json::to_value(data).unwrap_or_default());
+    }
+    if grant.expire_at > 0 {
+        result.insert("expire_at".into(), grant.expire_at.into());
+    }
+    serde_json::to_vec(&serde_json::json!({ "result": result })).unwrap_or_else(|_| b"{\"result\":{}}".to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(body: &str) -> u32 {
+        match decode_rpc(body.as_bytes()) {
+            Ok(_) => 0,
+            Err(e) => e.code,
+        }
+    }
+
+    #[test]
+    fn seed_request_decodes() {
+        let body = r#"{"client":"9336a229","transport":"websocket","protocol":"json","encoding":"json",
+            "user":"user-123","method":"terminal.input","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="},"extra":1}"#;
+        let (call, encoding) = decode_rpc(body.as_bytes()).unwrap();
+        assert_eq!(encoding, Encoding::Json);
+        assert_eq!(call.method, "terminal.input");
+        assert_eq!(call.conn.user, "user-123");
+        assert_eq!(call.conn.meta, None);
+        assert_eq!(call.params, br#"{"session_id":"abc-123","data":"bHMgLWxhCg=="}"#);
+    }
+
+    #[test]
+    fn error_codes() {
+        assert_eq!(code("not json"), 100);
+        assert_eq!(code("[1,2]"), 100);
+        assert_eq!(code(""), 100);
+        assert_eq!(code(r#"{"method":5}"#), 100);
+        assert_eq!(code(r#"{"method":"m","data":[1]}"#), 100);
+        assert_eq!(code(r#"{"method":"m","encoding":"binary","b64data":"%%%"}"#), 100);
+        assert_eq!(code(r#"{"method":"m","encoding":"xml"}"#), 100);
+        assert_eq!(code(r#"{"data":{}}"#), 101);
+        assert_eq!(code(r#"{"method":""}"#), 101);
+        assert_eq!(code(r#"{"method":"m"}"#), 0);
+    }
+
+    #[test]
+    fn invalid_json_message_does_not_echo_input() {
+        let err = decode_rpc(br#"{"method":"m","user":12345678}"#).err().unwrap();
+        assert!(!err.message.contains("12345678"), "{}", err.message);
+    }
+
+    #[test]
+    fn binary_round_trip() {
+        let (call, encoding) =
+            decode_rpc(br#"{"method":"m","encoding":"binary","b64data":"aGVsbG8="}"#).unwrap();
+        assert_eq!(encoding, Encoding::Binary);
+        assert_eq!(call.params, b"hello");
+        assert_eq!(encode_rpc_result(b"hi", Encoding::Binary, "r"), br#"{"result":{"b64data":"aGk="}}"#);
+    }
+
+    #[test]
+    fn invalid_plugin_json_becomes_internal() {
+        let out = encode_rpc_result(b"{nope", Encoding::Json, "r1");
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["error"]["code"], 500);
+    }
+}

@@ -1,0 +1,115 @@
+//! Assembling the host from its configuration, serving it, and shutting it down: the one
+//! place that knows about startup order and graceful shutdown.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use axum::http::HeaderName;
+
+use crate::capabilities::{Publisher, Services};
+use crate::config::Config;
+use crate::dispatch::Dispatcher;
+use crate::proxy::http::{router, AppState};
+use crate::registry::Registry;
+use crate::runtime::Runtime;
+
+/// A host with its plugins loaded, ready to serve.
+pub struct Host {
+    /// The loaded plugins.
+    pub registry: Arc<Registry>,
+    /// Routes calls to them.
+    pub dispatcher: Dispatcher,
+}
+
+/// The services host functions use, built from the configuration.
+pub fn services(config: &Config) -> Result<Services> {
+    let publisher = if config.centrifugo.api_url.is_empty() {
+        None
+    } else {
+        Some(Publisher::new(&config.centrifugo.api_url, &config.centrifugo.api_key, config.centrifugo.api_timeout)?)
+    };
+    Ok(Services { publisher })
+}
+
+/// Builds the runtime and loads every plugin in `config.plugins_dir`.
+pub async fn build(config: &Config) -> Result<Host> {
+    let started = Instant::now();
+    let max_memory = config.runtime.max_memory.as_u64().max(config.limits.memory.as_u64());
+    let runtime = Arc::new(Runtime::new(&config.runtime, config.cache_dir(), max_memory)?);
+    let services = Arc::new(services(config)?);
+    let registry = Arc::new(Registry::new(runtime, config.limits.clone(), services));
+    let (loaded, refused) = registry.load_dir(&config.plugins_dir).await?;
+    tracing::info!(
+        loaded,
+        refused,
+        pooling = registry.runtime().pooling(),
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        dir = %config.plugins_dir.display(),
+        "plugins ready"
+    );
+    Ok(Host { dispatcher: Dispatcher::new(registry.clone()), registry })
+}
+
+/// Serves the proxy until SIGINT or SIGTERM, then lets in-flight calls finish (bounded by
+/// `shutdown_grace`).
+pub async fn serve(config: Config, insecure: bool) -> Result<()> {
+    if !config.listen.ip().is_loopback() && config.proxy_secret().is_none() && !insecure {
+        anyhow::bail!(
+            "refusing to listen on {} without a proxy secret: set proxy_secret (PLUGHOST_PROXY_SECRET) or pass --insecure",
+            config.listen
+        );
+    }
+    let host = build(&config).await?;
+    let state = AppState {
+        dispatcher: host.dispatcher.clone(),
+        proxy_secret: config.proxy_secret().map(Arc::from),
+        proxy_secret_header: HeaderName::try_from(config.proxy_secret_header.as_str())
+            .context("proxy_secret_header is not a valid header name")?,
+    };
+    let app = router(state, config.max_body.as_u64() as usize);
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    tracing::info!(addr = %listener.local_addr()?, "serving Centrifugo proxy at /centrifugo/rpc");
+
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let server = axum::serve(listener, app).with_graceful_shutdown({
+        let mut stop = stop_rx.clone();
+        async move {
+            let _ = stop.wait_for(|s| *s).await;
+        }
+    });
+    let server = tokio::spawn(std::future::IntoFuture::into_future(server));
+    shutdown_signal().await;
+    tracing::info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight calls");
+    let _ = stop_tx.send(true);
+    match tokio::time::timeout(config.shutdown_grace, server).await {
+        Ok(joined) => joined??,
+        Err(_) => tracing::warn!("in-flight calls still running after the grace period; exiting anyway"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = terminate => {},
+    }
+}

@@ -1,0 +1,216 @@
+//! The HTTP proxy endpoint, driven the way Centrifugo drives it.
+
+use plughost_e2e::{client, example_plugin, fixture_plugin, Host, PluginDir};
+use serde_json::{json, Value};
+
+async fn examples() -> (PluginDir, Host) {
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo")).add("whoami", &example_plugin("whoami"));
+    let host = Host::start(dir.path(), &[]).await.expect("host starts");
+    (dir, host)
+}
+
+fn code(reply: &Value) -> u64 {
+    reply["error"]["code"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn echo_returns_the_seed_shape() {
+    let (_dir, host) = examples().await;
+    let reply = host.rpc("echo", json!({"session_id": "abc-123", "data": "bHMgLWxhCg=="}), "u1").await.unwrap();
+    assert_eq!(reply, json!({"result": {"data": {"session_id": "abc-123", "data": "bHMgLWxhCg==", "echoed": true}}}));
+}
+
+#[tokio::test]
+async fn malformed_requests_get_the_seed_codes() {
+    let (_dir, host) = examples().await;
+    let cases: &[(&str, u64)] = &[
+        ("not json at all", 100),
+        ("[1,2,3]", 100),
+        ("\"a string\"", 100),
+        ("", 100),
+        (r#"{"method":"echo","data":[1,2]}"#, 100),
+        (r#"{"method":"echo","data":"text"}"#, 100),
+        (r#"{"method":"echo","encoding":"binary","b64data":"***"}"#, 100),
+        (r#"{"method":"echo","encoding":"utf-7","data":{}}"#, 100),
+        (r#"{"method":17}"#, 100),
+        (r#"{"data":{}}"#, 101),
+        (r#"{"method":"","data":{}}"#, 101),
+        (r#"{"method":"nope.missing","data":{}}"#, 102),
+        (r#"{"method":"echo","data":{"session_id":"s"}}"#, 103),
+        (r#"{"method":"echo","data":{"session_id":42,"data":"x"}}"#, 103),
+    ];
+    for (body, expected) in cases {
+        let (status, reply) = host.rpc_raw(body.to_string()).await.unwrap();
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(code(&reply), *expected, "{body} -> {reply}");
+        assert!(reply["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{reply}");
+    }
+    let (_, reply) = host.rpc_raw(r#"{"method":"nope.missing"}"#).await.unwrap();
+    assert_eq!(reply["error"]["message"], "Method 'nope.missing' not found");
+}
+
+#[tokio::test]
+async fn invalid_params_name_the_field_but_not_the_value() {
+    let (_dir, host) = examples().await;
+    let reply = host.rpc("echo", json!({"session_id": "s", "data": 424242}), "").await.unwrap();
+    assert_eq!(code(&reply), 103);
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("data"), "{message}");
+    assert!(!message.contains("424242"), "{message}");
+    let reply = host.rpc("echo", json!({"session_id": "s"}), "").await.unwrap();
+    assert!(reply["error"]["message"].as_str().unwrap().contains("data"), "{reply}");
+}
+
+#[tokio::test]
+async fn http_level_errors() {
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo"));
+    let config = dir.path().join("host.toml");
+    std::fs::write(&config, "max_body = \"16 KiB\"\n").unwrap();
+    let host = Host::start_with_args(dir.path(), &[], &["--config", config.to_str().unwrap()]).await.unwrap();
+    let get = client().get(host.url("/centrifugo/rpc")).send().await.unwrap();
+    assert_eq!(get.status().as_u16(), 405);
+    let put = client().put(host.url("/centrifugo/rpc/")).body("{}").send().await.unwrap();
+    assert_eq!(put.status().as_u16(), 405);
+    let huge = format!(r#"{{"method":"echo","data":{{"session_id":"s","data":"{}"}}}}"#, "x".repeat(64 * 1024));
+    let (status, _) = host.rpc_raw(huge).await.unwrap();
+    assert_eq!(status, 413);
+    // The trailing-slash form django-cfg clients use works too, and the host is still fine.
+    let ok = client()
+        .post(host.url("/centrifugo/rpc/"))
+        .body(r#"{"method":"echo","data":{"session_id":"s","data":"d"}}"#)
+        .send()
+        .await
+        .unwrap();
+    let reply: Value = ok.json().await.unwrap();
+    assert_eq!(reply["result"]["data"]["echoed"], true);
+}
+
+#[tokio::test]
+async fn binary_in_and_out() {
+    let (_dir, host) = examples().await;
+    let payload = base64_encode(br#"{"session_id":"b-1","data":"AAEC"}"#);
+    let body = json!({"client": "c", "user": "u", "encoding": "binary", "method": "echo", "b64data": payload});
+    let (status, reply) = host.rpc_raw(body.to_string()).await.unwrap();
+    assert_eq!(status, 200);
+    let out = reply["result"]["b64data"].as_str().expect("binary reply");
+    let decoded: Value = serde_json::from_slice(&base64_decode(out)).unwrap();
+    assert_eq!(decoded, json!({"session_id": "b-1", "data": "AAEC", "echoed": true}));
+    assert!(reply["result"].get("data").is_none());
+}
+
+#[tokio::test]
+async fn connection_context_reaches_the_plugin_and_unknown_fields_are_ignored() {
+    let (_dir, host) = examples().await;
+    let body = json!({
+        "client": "9336a229-2400", "transport": "websocket", "protocol": "json", "encoding": "json",
+        "user": "user-123", "method": "whoami", "data": {"ignored": [1, 2]}, "meta": {"role": "admin"},
+        "some_future_field": {"x": 1}
+    });
+    let (_, reply) = host.rpc_raw(body.to_string()).await.unwrap();
+    assert_eq!(
+        reply["result"]["data"],
+        json!({"client": "9336a229-2400", "user": "user-123", "transport": "websocket",
+               "protocol": "json", "encoding": "json", "meta": {"role": "admin"}})
+    );
+    let anonymous = host.rpc("whoami", json!({}), "").await.unwrap();
+    assert_eq!(anonymous["result"]["data"]["user"], "");
+}
+
+#[tokio::test]
+async fn plugin_error_codes_pass_through() {
+    let (_dir, host) = examples().await;
+    let reply = host.rpc("whoami.fail", json!({"code": 1234, "message": "quota used up"}), "u").await.unwrap();
+    assert_eq!(reply["error"]["code"], 1234);
+    assert_eq!(reply["error"]["message"], "quota used up");
+}
+
+#[tokio::test]
+async fn a_trap_is_500_without_internals_and_the_next_call_works() {
+    let dir = PluginDir::new();
+    dir.add("trap", &fixture_plugin("trap"));
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    let reply = host.rpc("trap.panic", json!({}), "u").await.unwrap();
+    assert_eq!(code(&reply), 500, "{reply}");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.contains("request "), "{message}");
+    assert!(!message.contains("panic") && !message.contains("wasm") && !message.contains(".rs"), "{message}");
+    let ok = host.rpc("trap.ok", json!({}), "u").await.unwrap();
+    assert_eq!(ok["result"]["data"]["ok"], true);
+    // The full detail went to the log, under the request id the client was given.
+    let request_id = message.rsplit("request ").next().unwrap().trim_end_matches(')');
+    let log = host.log_text();
+    assert!(log.lines().any(|l| l.contains(request_id) && l.contains("trapped")), "{log}");
+}
+
+#[tokio::test]
+async fn a_duplicate_method_is_refused_naming_both_files() {
+    let dir = PluginDir::new();
+    dir.add("a_echo", &example_plugin("echo")).add("b_dup", &fixture_plugin("dup"));
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    let plugins = host.plugins().await.unwrap();
+    let names: Vec<&str> = plugins["plugins"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["a_echo"]);
+    let refused = &plugins["refused"][0];
+    assert!(refused["file"].as_str().unwrap().ends_with("b_dup.wasm"));
+    assert!(refused["reason"].as_str().unwrap().contains("a_echo.wasm"), "{refused}");
+    let log = host.log_text();
+    assert!(log.lines().any(|l| l.contains("b_dup.wasm") && l.contains("a_echo.wasm")), "{log}");
+    let reply = host.rpc("echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"]["echoed"], true);
+}
+
+#[tokio::test]
+async fn two_hundred_concurrent_calls_are_all_correct() {
+    let (_dir, host) = examples().await;
+    let host = std::sync::Arc::new(host);
+    let mut tasks = Vec::new();
+    for i in 0..200 {
+        let host = host.clone();
+        tasks.push(tokio::spawn(async move {
+            let (session, user) = (format!("s-{i}"), format!("user-{}", i % 17));
+            let reply = host.rpc("echo", json!({"session_id": session, "data": format!("d{i}")}), &user).await.unwrap();
+            assert_eq!(reply["result"]["data"], json!({"session_id": session, "data": format!("d{i}"), "echoed": true}));
+            let who = host.rpc("whoami", json!({}), &user).await.unwrap();
+            assert_eq!(who["result"]["data"]["user"], user);
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_restart_loads_from_the_cache_without_recompiling() {
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo"));
+    let cache = tempfile::tempdir().unwrap();
+    let env = [("PLUGHOST_CACHE_DIR", cache.path().to_str().unwrap())];
+    let first = Host::start(dir.path(), &env).await.unwrap();
+    assert_eq!(first.plugins().await.unwrap()["plugins"][0]["cache"], "compiled");
+    drop(first);
+    let second = Host::start(dir.path(), &env).await.unwrap();
+    assert_eq!(second.plugins().await.unwrap()["plugins"][0]["cache"], "hit");
+    let reply = second.rpc("echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"]["echoed"], true);
+}
+
+#[tokio::test]
+async fn sigterm_finishes_in_flight_calls_and_exits_zero() {
+    let (_dir, mut host) = examples().await;
+    let reply = host.rpc("echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"]["echoed"], true);
+    let status = host.terminate().unwrap();
+    assert!(status.success(), "exit status {status}");
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+fn base64_decode(text: &str) -> Vec<u8> {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.decode(text).unwrap()
+}

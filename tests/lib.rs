@@ -1,0 +1,203 @@
+//! Harness for the end-to-end tests: finds the built binaries and plugins, starts real
+//! processes on free loopback ports, and stops them when dropped.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("tests/ has a parent").to_path_buf()
+}
+
+/// The release `plughost` binary (`make test` builds it before the tests run).
+pub fn plughost_bin() -> PathBuf {
+    std::env::var_os("PLUGHOST_BIN").map(PathBuf::from).unwrap_or_else(|| root().join("target/release/plughost"))
+}
+
+/// A built example plugin, `plugins/<name>.wasm`.
+pub fn example_plugin(name: &str) -> PathBuf {
+    root().join("plugins").join(format!("{name}.wasm"))
+}
+
+/// A built test fixture plugin, `tests/plugins/<name>.wasm`.
+pub fn fixture_plugin(name: &str) -> PathBuf {
+    root().join("tests/plugins").join(format!("{name}.wasm"))
+}
+
+/// A loopback port nobody listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A temporary plugins folder the test fills with the plugins it needs.
+pub struct PluginDir {
+    dir: tempfile::TempDir,
+}
+
+impl PluginDir {
+    /// An empty folder.
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("a temporary folder") }
+    }
+
+    /// The folder's path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copies `wasm` in as `<name>.wasm`.
+    pub fn add(&self, name: &str, wasm: &Path) -> &Self {
+        assert!(wasm.exists(), "{} is not built: run `make plugins test-plugins`", wasm.display());
+        std::fs::copy(wasm, self.path().join(format!("{name}.wasm"))).expect("copy plugin");
+        self
+    }
+
+    /// Writes the manifest `<name>.toml`.
+    pub fn manifest(&self, name: &str, toml: &str) -> &Self {
+        std::fs::write(self.path().join(format!("{name}.toml")), toml).expect("write manifest");
+        self
+    }
+}
+
+impl Default for PluginDir {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A running `plughost serve`, killed on drop. Its log is kept in a file.
+pub struct Host {
+    child: Child,
+    /// `127.0.0.1:port` of its HTTP endpoint.
+    pub addr: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl Host {
+    /// Starts `plughost serve` on a free port with `plugins` and extra `env` variables.
+    pub async fn start(plugins: &Path, env: &[(&str, &str)]) -> Result<Self> {
+        Self::start_with_args(plugins, env, &[]).await
+    }
+
+    /// Like [`Host::start`], with extra arguments to `serve`.
+    pub async fn start_with_args(plugins: &Path, env: &[(&str, &str)], args: &[&str]) -> Result<Self> {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log = tempfile::NamedTempFile::new()?;
+        let mut command = Command::new(plughost_bin());
+        command
+            .arg("serve")
+            .arg("--plugins")
+            .arg(plugins)
+            .arg("--listen")
+            .arg(&addr)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .env_remove("PLUGHOST_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(log.reopen()?);
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let child = command.spawn().with_context(|| format!("starting {}", plughost_bin().display()))?;
+        let mut host = Self { child, addr, log };
+        host.wait_ready().await?;
+        Ok(host)
+    }
+
+    async fn wait_ready(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let url = format!("http://{}/healthz", self.addr);
+        while started.elapsed() < Duration::from_secs(60) {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("plughost exited with {status} during startup:\n{}", self.log_text());
+            }
+            if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("plughost did not become ready:\n{}", self.log_text())
+    }
+
+    /// Everything the host logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+
+    /// `http://addr{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    /// POSTs `body` to `/centrifugo/rpc` and returns HTTP status and JSON reply.
+    pub async fn rpc_raw(&self, body: impl Into<reqwest::Body>) -> Result<(u16, serde_json::Value)> {
+        let response = client().post(self.url("/centrifugo/rpc")).body(body).send().await?;
+        let status = response.status().as_u16();
+        let text = response.text().await?;
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        Ok((status, json))
+    }
+
+    /// Calls `method` with `data` as `user` in Centrifugo's JSON format; returns the reply.
+    pub async fn rpc(&self, method: &str, data: serde_json::Value, user: &str) -> Result<serde_json::Value> {
+        let body = serde_json::json!({
+            "client": "c-1", "transport": "websocket", "protocol": "json", "encoding": "json",
+            "user": user, "method": method, "data": data,
+        });
+        let (status, json) = self.rpc_raw(body.to_string()).await?;
+        if status != 200 {
+            bail!("HTTP {status}: {json}");
+        }
+        Ok(json)
+    }
+
+    /// `GET /plugins`.
+    pub async fn plugins(&self) -> Result<serde_json::Value> {
+        Ok(client().get(self.url("/plugins")).send().await?.json().await?)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> Result<std::process::ExitStatus> {
+        let pid = self.child.id().to_string();
+        Command::new("kill").args(["-TERM", &pid]).status()?;
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status);
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                bail!("plughost did not exit after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A shared HTTP client (keep-alive, like Centrifugo's).
+pub fn client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| reqwest::Client::builder().timeout(Duration::from_secs(30)).build().expect("http client"))
+}
+
+/// Runs the `plughost` binary with `args`; returns exit code, stdout and stderr.
+pub fn plughost(args: &[&str]) -> Result<(i32, String, String)> {
+    let out = Command::new(plughost_bin()).args(args).env("RUST_LOG", "warn").output()?;
+    Ok((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
+}
