@@ -42,6 +42,41 @@ pub struct Config {
     pub centrifugo: CentrifugoConfig,
     /// gRPC address of the terminal agent (`http://127.0.0.1:50051`).
     pub terminal_endpoint: Option<String>,
+    /// Hot reload and automatic rollback.
+    pub reload: ReloadConfig,
+}
+
+/// How plugin files are watched and new versions put on probation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReloadConfig {
+    /// Watch the plugins folder and swap changed files in while serving.
+    pub watch: bool,
+    /// A file written in place is loaded once it has been quiet this long.
+    #[serde(with = "humantime_serde")]
+    pub settle: Duration,
+    /// How long a new version is on probation.
+    #[serde(with = "humantime_serde")]
+    pub probation: Duration,
+    /// Probation also ends after this many calls.
+    pub probation_calls: u64,
+    /// Calls needed before the fault share is judged.
+    pub min_calls: u64,
+    /// Share of faulted calls (traps, deadline, memory) that rolls a new version back.
+    pub max_fault_share: f64,
+}
+
+impl Default for ReloadConfig {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            settle: Duration::from_millis(150),
+            probation: Duration::from_secs(30),
+            probation_calls: 200,
+            min_calls: 5,
+            max_fault_share: 0.5,
+        }
+    }
 }
 
 /// Log line format.
@@ -168,6 +203,7 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             centrifugo: CentrifugoConfig::default(),
             terminal_endpoint: None,
+            reload: ReloadConfig::default(),
         }
     }
 }

@@ -72,6 +72,9 @@ impl Dispatcher {
         };
         let runtime = self.registry.runtime();
         let result = plugin.call(runtime, call.request_id.clone(), &call.conn, &call.method, &call.params).await;
+        if result.as_ref().is_err_and(CallFailure::is_fault) {
+            self.registry.judge(plugin);
+        }
         result.map_err(|failure| report(&call.request_id, &plugin.name, &call.method, &call.conn.user, failure))
     }
 
@@ -87,6 +90,9 @@ impl Dispatcher {
         let result = plugin
             .subscribe(runtime, call.request_id.clone(), &call.conn, &call.channel, call.data.as_deref())
             .await;
+        if result.as_ref().is_err_and(CallFailure::is_fault) {
+            self.registry.judge(plugin);
+        }
         result.map_err(|failure| report(&call.request_id, &plugin.name, &call.channel, &call.conn.user, failure))
     }
 }

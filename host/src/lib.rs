@@ -14,5 +14,6 @@ pub mod errors;
 pub mod manifest;
 pub mod proxy;
 pub mod registry;
+pub mod reload;
 pub mod runtime;
 pub mod server;

@@ -41,7 +41,7 @@ impl Capability {
 }
 
 /// A parsed `<name>.toml`.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Manifest {
     /// Host interfaces beyond `log` (`config`, `publish`, `terminal`, `clock`).
@@ -55,7 +55,7 @@ pub struct Manifest {
 }
 
 /// Limits a manifest may override; absent fields keep the host's defaults.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct LimitOverrides {
     #[serde(with = "humantime_serde")]

@@ -38,7 +38,7 @@ pub async fn build(config: &Config) -> Result<Host> {
     let max_memory = config.runtime.max_memory.as_u64().max(config.limits.memory.as_u64());
     let runtime = Arc::new(Runtime::new(&config.runtime, config.cache_dir(), max_memory)?);
     let services = Arc::new(services(config)?);
-    let registry = Arc::new(Registry::new(runtime, config.limits.clone(), services));
+    let registry = Arc::new(Registry::new(runtime, config.limits.clone(), config.reload.clone(), services));
     let (loaded, refused) = registry.load_dir(&config.plugins_dir).await?;
     tracing::info!(
         loaded,
@@ -66,6 +66,13 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
         proxy_secret: config.proxy_secret().map(Arc::from),
         proxy_secret_header: HeaderName::try_from(config.proxy_secret_header.as_str())
             .context("proxy_secret_header is not a valid header name")?,
+        admin_secret: config.admin_secret.as_deref().filter(|s| !s.is_empty()).map(|s| Arc::from(s.as_bytes())),
+        plugins_dir: config.plugins_dir.clone(),
+    };
+    let _watcher = if config.reload.watch {
+        Some(crate::reload::watch(host.registry.clone(), &config.plugins_dir, config.reload.settle)?)
+    } else {
+        None
     };
     let app = router(state, config.max_body.as_u64() as usize);
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -1,10 +1,10 @@
 //! The HTTP front end: Centrifugo's HTTP proxy endpoints and the operational endpoints.
 
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{DefaultBodyLimit, Path, Request, State};
 use axum::http::{header, HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,9 +25,14 @@ pub struct AppState {
     pub proxy_secret: Option<Arc<[u8]>>,
     /// Header carrying it.
     pub proxy_secret_header: HeaderName,
+    /// Secret of the admin endpoints; they are disabled without one.
+    pub admin_secret: Option<Arc<[u8]>>,
+    /// The watched plugins folder (unpin reloads from it).
+    pub plugins_dir: PathBuf,
 }
 
-/// The router: `/centrifugo/*` behind the proxy secret, `/healthz` and `/plugins` open.
+/// The router: `/centrifugo/*` behind the proxy secret, `/admin/*` behind the admin
+/// secret, `/healthz` and `/plugins` open.
 pub fn router(state: AppState, max_body: usize) -> Router {
     let proxy = Router::new()
         .route("/centrifugo/rpc", post(rpc))
@@ -39,6 +44,8 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(proxy)
         .route("/healthz", get(healthz))
         .route("/plugins", get(plugins))
+        .route("/admin/plugins/{name}/rollback", post(admin_rollback))
+        .route("/admin/plugins/{name}/pin", post(admin_pin).delete(admin_unpin))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
 }
@@ -89,49 +96,60 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
-#[derive(Serialize)]
-struct PluginView {
-    name: String,
-    file: String,
-    sha256: String,
-    #[serde(with = "crate::registry::rfc3339")]
-    loaded_at: SystemTime,
-    cache: crate::runtime::CacheOutcome,
-    methods: Vec<crate::runtime::MethodInfo>,
-    subscribe_namespaces: Vec<String>,
-    instances_in_use: u32,
-    calls: u64,
-    faults: u64,
-}
-
-#[derive(Serialize)]
-struct PluginsView {
-    plugins: Vec<PluginView>,
-    refused: Vec<crate::registry::Refusal>,
-    pooling: bool,
-}
-
-/// `GET /plugins`: what is loaded, with versions and counters, and what was refused.
+/// `GET /plugins`: each plugin's current and previous version, pin, last refusal and rollback.
 async fn plugins(State(state): State<AppState>) -> Json<serde_json::Value> {
-    use std::sync::atomic::Ordering;
     let registry = state.dispatcher.registry();
-    let table = registry.table();
-    let plugins = table
-        .plugins()
-        .values()
-        .map(|p| PluginView {
-            name: p.name.clone(),
-            file: p.file.display().to_string(),
-            sha256: p.sha256.clone(),
-            loaded_at: p.loaded_at,
-            cache: p.cache,
-            methods: p.info.methods.clone(),
-            subscribe_namespaces: p.info.subscribe_namespaces.clone(),
-            instances_in_use: p.instances_in_use(),
-            calls: p.usage.calls.load(Ordering::Relaxed),
-            faults: p.usage.faults.load(Ordering::Relaxed),
-        })
-        .collect();
-    let view = PluginsView { plugins, refused: registry.refusals(), pooling: registry.runtime().pooling() };
-    Json(serde_json::to_value(view).unwrap_or_default())
+    Json(serde_json::json!({
+        "plugins": registry.status(),
+        "pooling": registry.runtime().pooling(),
+    }))
+}
+
+/// Checks `Authorization: Bearer <admin_secret>`; admin endpoints are off without a secret.
+fn admin_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Response> {
+    let Some(secret) = &state.admin_secret else {
+        return Err((StatusCode::FORBIDDEN, "admin endpoints are disabled: set admin_secret").into_response());
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if bool::from(given.as_bytes().ct_eq(secret)) {
+        Ok(())
+    } else {
+        tracing::warn!("admin request with a missing or wrong secret refused");
+        Err((StatusCode::UNAUTHORIZED, "missing or wrong admin secret").into_response())
+    }
+}
+
+fn admin_reply<T: Serialize>(result: Result<T, String>) -> Response {
+    match result {
+        Ok(value) => Json(serde_json::json!({ "ok": true, "result": value })).into_response(),
+        Err(error) => (StatusCode::CONFLICT, Json(serde_json::json!({ "ok": false, "error": error }))).into_response(),
+    }
+}
+
+/// `POST /admin/plugins/{name}/rollback`: put the previous version back in service.
+async fn admin_rollback(State(state): State<AppState>, Path(name): Path<String>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(denied) = admin_allowed(&state, &headers) {
+        return denied;
+    }
+    admin_reply(state.dispatcher.registry().rollback(&name, "operator request", false).await)
+}
+
+/// `POST /admin/plugins/{name}/pin`: keep the current version whatever lands on disk.
+async fn admin_pin(State(state): State<AppState>, Path(name): Path<String>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(denied) = admin_allowed(&state, &headers) {
+        return denied;
+    }
+    admin_reply(state.dispatcher.registry().pin(&name).await)
+}
+
+/// `DELETE /admin/plugins/{name}/pin`: unpin and load the file as it is now.
+async fn admin_unpin(State(state): State<AppState>, Path(name): Path<String>, headers: axum::http::HeaderMap) -> Response {
+    if let Err(denied) = admin_allowed(&state, &headers) {
+        return denied;
+    }
+    admin_reply(state.dispatcher.registry().unpin(&name, &state.plugins_dir).await)
 }

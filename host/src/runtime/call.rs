@@ -97,6 +97,12 @@ pub enum CallFailure {
 }
 
 impl CallFailure {
+    /// Whether the plugin itself misbehaved (trap, deadline, memory, fuel), as opposed to
+    /// returning an error of its own or the host refusing the call.
+    pub fn is_fault(&self) -> bool {
+        matches!(self, Self::Trap(_) | Self::Deadline(_) | Self::Memory(_) | Self::Fuel)
+    }
+
     /// The error the client sees. Internals stay in the log, found by `request_id`.
     pub fn to_rpc_error(&self, request_id: &str) -> RpcError {
         match self {

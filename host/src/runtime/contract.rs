@@ -63,6 +63,8 @@ pub(crate) fn check(engine: &Engine, component: &Component, manifest: &Manifest)
                     ));
                 }
                 match Capability::for_interface(iface) {
+                    // Shared type definitions carry no functions: nothing to grant.
+                    _ if iface == "types" => {}
                     Some(cap) if manifest.grants(cap) => {}
                     Some(_) => {
                         return Err(format!(

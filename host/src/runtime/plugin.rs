@@ -73,6 +73,8 @@ pub struct Usage {
     pub calls: AtomicU64,
     /// Calls that trapped, ran out of time or memory (not plugin-chosen errors).
     pub faults: AtomicU64,
+    /// Whether probation already judged this version (it is rolled back at most once).
+    pub judged: std::sync::atomic::AtomicBool,
 }
 
 /// Bounds the instances of a plugin running at once, with a bounded wait queue.
@@ -131,6 +133,8 @@ pub struct LoadedPlugin {
     pub limits: Limits,
     /// Call counters.
     pub usage: Usage,
+    /// Until when this version is on probation (auto-rollback watches it); set on swap-in.
+    pub probation_until: Option<std::time::Instant>,
     pub(crate) pre: PluginPre<CallState>,
     pub(crate) gate: Gate,
     services: Arc<Services>,
@@ -181,6 +185,7 @@ impl LoadedPlugin {
             manifest,
             limits,
             usage: Usage::default(),
+            probation_until: None,
             pre,
             services,
         };
@@ -240,10 +245,7 @@ impl LoadedPlugin {
     }
 
     fn count(&self, result: &Result<Answer, CallFailure>) {
-        if matches!(
-            result,
-            Err(CallFailure::Trap(_) | CallFailure::Deadline(_) | CallFailure::Memory(_) | CallFailure::Fuel)
-        ) {
+        if result.as_ref().is_err_and(CallFailure::is_fault) {
             self.usage.faults.fetch_add(1, Ordering::Relaxed);
         }
     }

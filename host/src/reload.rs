@@ -1,0 +1,131 @@
+//! Hot reload: watch the plugins folder and hand each changed `.wasm` (or manifest) to
+//! the registry once its bytes have settled. A file renamed into place is complete and
+//! loads at once; a file written in place loads after it has been quiet for `settle`,
+//! so a slow write is not seen half done. Loading itself (hash, compile or cache, checks,
+//! describe, atomic swap) is the registry's job.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
+
+use anyhow::{Context, Result};
+use notify_debouncer_full::notify::event::{EventKind, ModifyKind};
+use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
+use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
+
+use crate::registry::{is_plugin_file, Registry};
+use crate::runtime::plugin_name;
+
+/// Keeps the watcher alive; dropping it stops watching.
+pub struct Watcher {
+    _debouncer: Debouncer<RecommendedWatcher, RecommendedCache>,
+}
+
+/// How a change was seen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Change {
+    /// Renamed into place: the file is complete.
+    Complete,
+    /// Created or written: wait until it settles.
+    Written,
+    /// Removed.
+    Removed,
+}
+
+/// Per-file state: whether a worker is applying it, and whether it changed again meanwhile.
+type Pending = Arc<Mutex<HashMap<PathBuf, Option<Change>>>>;
+
+/// Starts watching `dir`; changes are applied to `registry` until the watcher is dropped.
+pub fn watch(registry: Arc<Registry>, dir: &Path, settle: Duration) -> Result<Watcher> {
+    let dir = dir.canonicalize().with_context(|| format!("cannot watch {}", dir.display()))?;
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(PathBuf, Change)>();
+    let mut debouncer = new_debouncer(Duration::from_millis(20), Some(Duration::from_millis(5)), move |result: DebounceEventResult| {
+        match result {
+            Ok(events) => {
+                for event in events {
+                    let change = match event.kind {
+                        EventKind::Remove(_) => Change::Removed,
+                        EventKind::Modify(ModifyKind::Name(_)) => Change::Complete,
+                        EventKind::Create(_) | EventKind::Modify(_) => Change::Written,
+                        _ => continue,
+                    };
+                    for path in &event.paths {
+                        let _ = tx.send((path.clone(), change));
+                    }
+                }
+            }
+            Err(errors) => {
+                for error in errors {
+                    tracing::warn!(%error, "plugin folder watch error");
+                }
+            }
+        }
+    })?;
+    debouncer.watch(&dir, RecursiveMode::NonRecursive)?;
+    tracing::info!(dir = %dir.display(), "watching plugins for changes");
+
+    let pending: Pending = Arc::default();
+    tokio::spawn(async move {
+        while let Some((path, change)) = rx.recv().await {
+            // A manifest change reloads its plugin; a rename away reads as a removal.
+            let wasm = match path.extension().and_then(|e| e.to_str()) {
+                Some("wasm") => path,
+                Some("toml") => path.with_extension("wasm"),
+                _ => continue,
+            };
+            if !is_plugin_file(&wasm) || plugin_name(&wasm).starts_with('.') {
+                continue;
+            }
+            let change = if change == Change::Complete && !wasm.exists() { Change::Removed } else { change };
+            schedule(registry.clone(), pending.clone(), wasm, change, settle);
+        }
+    });
+    Ok(Watcher { _debouncer: debouncer })
+}
+
+/// Applies `change` to `wasm` on its own task, coalescing changes that arrive meanwhile.
+fn schedule(registry: Arc<Registry>, pending: Pending, wasm: PathBuf, change: Change, settle: Duration) {
+    {
+        let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(queued) = pending.get_mut(&wasm) {
+            // A worker is on it: it will look again when done.
+            *queued = Some(change);
+            return;
+        }
+        pending.insert(wasm.clone(), None);
+    }
+    tokio::spawn(async move {
+        let mut change = change;
+        loop {
+            apply(&registry, &wasm, change, settle).await;
+            let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
+            match pending.get_mut(&wasm).and_then(Option::take) {
+                Some(next) => change = next,
+                None => {
+                    pending.remove(&wasm);
+                    return;
+                }
+            }
+        }
+    });
+}
+
+async fn apply(registry: &Registry, wasm: &Path, change: Change, settle: Duration) {
+    if change != Change::Complete {
+        // Wait until nobody has written the file for `settle`.
+        loop {
+            let Ok(meta) = tokio::fs::metadata(wasm).await else { break };
+            let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or(settle);
+            if age >= settle {
+                break;
+            }
+            tokio::time::sleep(settle - age).await;
+        }
+    }
+    if wasm.exists() {
+        let _ = registry.load_file(wasm).await;
+    } else {
+        registry.unload(&plugin_name(wasm)).await;
+    }
+}
