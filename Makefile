@@ -1,0 +1,86 @@
+# plughost tasks.
+
+.PHONY: plugins test-plugins wasm-target clean-plugins
+
+# ---------------------------------------------------------------------------
+# Guest side: plugin components (wasm32-wasip2)
+#
+#   make plugins        builds plugins/<name>/ and installs plugins/<name>.wasm
+#   make test-plugins   builds tests/plugins/<name>/ and installs tests/plugins/<name>.wasm
+#                       (versioned twice: versioned-v1.wasm and versioned-v2.wasm)
+#
+# Each folder is a Cargo workspace of its own, built by one cargo call into its own target/.
+# ---------------------------------------------------------------------------
+
+WASM_TARGET := wasm32-wasip2
+CARGO ?= cargo
+
+# Every crate folder is a plugin; the installed file is named after the folder.
+PLUGINS  := $(patsubst plugins/%/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml))
+FIXTURES := $(filter-out versioned,$(patsubst tests/plugins/%/Cargo.toml,%,$(wildcard tests/plugins/*/Cargo.toml)))
+
+# $(call wasm_build,<workspace dir>,<extra cargo args>,<env assignments>)
+wasm_build = $(3) $(CARGO) build --release --target $(WASM_TARGET) --manifest-path $(1)/Cargo.toml $(2)
+
+# $(call wasm_install,<workspace dir>,<crate>,<installed name>): copies the crate's component to
+# <dir>/<name>.wasm. A host may be watching the folder: write a temp name it ignores and rename
+# it over the old file (atomic), and leave an unchanged file alone so it does not reload.
+wasm_install = src="$(1)/target/$(WASM_TARGET)/release/$(subst -,_,$(2)).wasm"; \
+	dst="$(1)/$(3).wasm"; tmp="$(1)/.$(3).wasm.tmp"; \
+	if cmp -s "$$src" "$$dst"; then echo "  $$dst unchanged"; \
+	else cp "$$src" "$$tmp"; mv -f "$$tmp" "$$dst"; echo "  installed $$dst ($$(wc -c < "$$dst") bytes)"; fi;
+
+wasm-target:
+	@if [ ! -d "$$(rustc --print sysroot)/lib/rustlib/$(WASM_TARGET)" ]; then \
+		rustup target add $(WASM_TARGET) || sh ../shared/toolchain/install-wasm32-wasip2.sh; \
+	fi
+
+plugins: wasm-target
+	$(call wasm_build,plugins)
+	@set -e; $(foreach p,$(PLUGINS),$(call wasm_install,plugins,$(p),$(p)))
+
+# `versioned` reads PLUGHOST_FIXTURE_VERSION at build time (cargo tracks it and rebuilds).
+test-plugins: wasm-target
+	$(call wasm_build,tests/plugins,,PLUGHOST_FIXTURE_VERSION=1)
+	@set -e; $(foreach p,$(FIXTURES),$(call wasm_install,tests/plugins,$(p),$(p)))
+	@set -e; $(call wasm_install,tests/plugins,versioned,versioned-v1)
+	$(call wasm_build,tests/plugins,-p versioned,PLUGHOST_FIXTURE_VERSION=2)
+	@set -e; $(call wasm_install,tests/plugins,versioned,versioned-v2)
+
+clean-plugins:
+	rm -rf plugins/target tests/plugins/target
+	rm -f plugins/*.wasm tests/plugins/*.wasm
+
+# ---------------------------------------------------------------------------
+# Host side: the two commands of the README
+#
+#   make run    builds everything and starts Centrifugo + plughost (+ terminal agent)
+#   make test   builds everything and runs every test (Rust, Node through real Centrifugo)
+# ---------------------------------------------------------------------------
+
+.PHONY: run test host centrifugo node-deps system-deps
+
+CENTRIFUGO_VERSION := v6.9.1
+CENTRIFUGO_BIN := .tools/bin/centrifugo
+
+# Built from the Go module proxy once, then reused.
+$(CENTRIFUGO_BIN):
+	GOBIN="$(CURDIR)/.tools/bin" go install github.com/centrifugal/centrifugo/v6@$(CENTRIFUGO_VERSION)
+
+centrifugo: $(CENTRIFUGO_BIN)
+
+# One profile (release) for everything: wasmtime is slow to build twice.
+host:
+	$(CARGO) build --release --workspace --bins
+
+tests/node/node_modules/.package-lock.json: tests/node/package-lock.json
+	cd tests/node && npm ci --no-audit --no-fund
+
+node-deps: tests/node/node_modules/.package-lock.json
+
+run: plugins host centrifugo
+	./scripts/run.sh
+
+test: plugins test-plugins host centrifugo node-deps
+	$(CARGO) test --release --workspace
+	cd tests/node && node --test --test-concurrency=1

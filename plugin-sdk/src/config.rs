@@ -1,0 +1,6 @@
+//! Read-only configuration the operator grants the plugin.
+
+/// The value of `key`, or `None` when it is absent or not granted to this plugin.
+pub fn get(key: &str) -> Option<String> {
+    crate::bindings::plughost::rpc::config::get(key)
+}

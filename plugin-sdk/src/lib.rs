@@ -1,0 +1,145 @@
+//! Write plughost RPC plugins in plain Rust.
+//!
+//! A plugin is a `cdylib` crate built with `cargo build --release --target wasm32-wasip2`;
+//! the resulting `.wasm` is a WebAssembly component that the plughost host loads from its
+//! plugins folder. Centrifugo proxies each client RPC to the host, which runs the plugin
+//! handler serving that method in a sandbox.
+//!
+//! # Writing handlers
+//!
+//! ```
+//! use plughost_sdk::{Conn, RpcError};
+//! use schemars::JsonSchema;
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Deserialize, JsonSchema)]
+//! struct EchoParams {
+//!     /// Session UUID
+//!     session_id: String,
+//! }
+//!
+//! #[derive(Serialize, JsonSchema)]
+//! struct EchoReply { session_id: String, echoed: bool }
+//!
+//! /// Echoes the session id back.
+//! #[plughost_sdk::rpc("echo")]
+//! fn echo(conn: &Conn, params: EchoParams) -> Result<EchoReply, RpcError> {
+//!     Ok(EchoReply { session_id: params.session_id, echoed: true })
+//! }
+//!
+//! plughost_sdk::plugin!(echo);
+//! # fn main() {}
+//! ```
+//!
+//! - [`#[rpc("name")]`](rpc) marks `fn(&Conn, P) -> Result<R, E>` (or `fn(&Conn) -> ...`) as the
+//!   handler of method `name`. `P: Deserialize + JsonSchema` is decoded from the call's JSON
+//!   params; `R: Serialize + JsonSchema` is encoded as the JSON result; `E: Into<RpcError>`.
+//!   The fn's doc comment and the JSON Schemas of `P` and `R` (field doc comments become
+//!   `description`s) are what the host publishes about the method.
+//! - [`#[subscribe("namespace")]`](subscribe) marks `fn(&Conn, &str) -> Result<SubscribeGrant, E>`
+//!   (optionally with a third `Option<&[u8]>` arg for the subscribe data) as the authoriser of
+//!   channels in `namespace`: the namespace of a channel is the text before its first `#`
+//!   (`user#42` -> `user`, `terminal#session#abc` -> `terminal`), or the whole name without one.
+//! - [`plugin!`] lists every handler of the crate once; it generates the component's exports.
+//!   Listing two handlers for the same method or namespace fails the build.
+//!
+//! Plugin crates depend on `plughost-sdk`, `serde` (with `derive`: serde's derive needs its own
+//! crate) and either `schemars` or, instead of that dependency, `use plughost_sdk::{schemars,
+//! JsonSchema};` in each module that derives `JsonSchema` (its derive refers to a `schemars`
+//! path in scope).
+//!
+//! # Errors
+//!
+//! A handler fails with an [`RpcError`] (`code`, `message`, `temporary`), which reaches the
+//! client as Centrifugo's `error`. The SDK uses the seed's codes ([`codes`]): unknown method
+//! 102 `Method 'x' not found`; params that do not fit `P` 103 (`invalid params: field
+//! 'session_id': invalid type, expected a string`; the message never quotes the input, which
+//! may hold secrets); a result that cannot be encoded 500. A subscription to a namespace no
+//! handler declared is refused with 103 `permission denied: ...`. Plugins use 400-1999 for
+//! their own codes. Empty params are decoded as `{}`; use [`NoParams`] (or omit the params
+//! argument) for a method that takes none.
+//!
+//! Host-call failures convert with `?` (`From<PublishError>` / `From<TerminalError>` for
+//! `RpcError`):
+//!
+//! | failure                                   | code | temporary |
+//! |-------------------------------------------|------|-----------|
+//! | publish `unauthorized`                    | 1001 | no        |
+//! | publish `unknown-channel`                 | 1002 | no        |
+//! | `denied` (publish or terminal)            | 1003 | no        |
+//! | terminal `not-found`                      | 1004 | no        |
+//! | publish `bad-request`, terminal `invalid` | 1007 | no        |
+//! | `unavailable`, `timeout`                  | 1008 | yes       |
+//! | terminal `limit-reached`                  | 1009 | yes       |
+//!
+//! # Host functions
+//!
+//! [`publish`], [`publish_binary`], [`broadcast`], [`broadcast_binary`], [`history`] and
+//! [`presence`] go through Centrifugo's server API; [`terminal`] controls terminal sessions;
+//! [`log`] (and the [`info!`] family of macros) writes to the host's log; [`config::get`] reads
+//! operator-granted settings. The operator grants each plugin the interfaces it may import;
+//! a plugin that never calls, say, [`terminal`] does not import it, so it needs no grant.
+//!
+//! # Limits
+//!
+//! The host bounds each call's time and memory. A panic aborts the call: plugins are built
+//! with `panic = "abort"`, so the host sees a trap and answers the client with an error.
+
+#![warn(missing_docs)]
+
+// Lets the macros' `::plughost_sdk::...` paths also resolve inside this crate (its tests).
+extern crate self as plughost_sdk;
+
+/// The wit-bindgen bindings of the `plugin` world; plugins never name these.
+#[doc(hidden)]
+#[allow(missing_docs)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        path: "../wit",
+        world: "plugin",
+        pub_export_macro: true,
+        export_macro_name: "__plughost_export",
+        default_bindings_module: "plughost_sdk::bindings",
+    });
+}
+
+mod conn;
+mod error;
+mod params;
+mod pubsub;
+mod subscribe;
+
+pub mod config;
+pub mod log;
+pub mod terminal;
+
+#[doc(hidden)]
+#[allow(missing_docs)]
+#[path = "private.rs"]
+pub mod __private;
+
+pub use conn::Conn;
+pub use error::{codes, RpcError};
+pub use params::NoParams;
+pub use pubsub::{
+    broadcast, broadcast_binary, history, presence, publish, publish_binary, PresenceEntry,
+    Publication, PublishError, StreamPosition,
+};
+pub use subscribe::SubscribeGrant;
+pub use terminal::TerminalError;
+
+/// Lists the crate's handlers and exports them: `plughost_sdk::plugin!(echo, other);`.
+pub use plughost_sdk_macros::plugin;
+/// Marks `fn(&Conn, P) -> Result<R, E>` as the handler of an RPC method: `#[rpc("name")]`.
+pub use plughost_sdk_macros::rpc;
+/// Marks `fn(&Conn, &str) -> Result<SubscribeGrant, E>` as a namespace's subscribe handler.
+pub use plughost_sdk_macros::subscribe;
+
+/// Re-exported because [`Conn::meta`] and [`SubscribeGrant`] carry `serde_json::Value`s.
+pub use serde_json;
+
+/// The JSON Schema trait and derive; the derive names `schemars`, so import that too (below).
+pub use schemars::JsonSchema;
+
+/// Re-exported so that `use plughost_sdk::{schemars, JsonSchema};` replaces a `schemars` dependency.
+pub use schemars;

@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `make run`: Centrifugo and plughost with the example plugins on loopback; Ctrl-C stops both.
+#
+# Secrets are generated once into .tools/run/ (git-ignored) and reused, so tokens minted
+# with `plughost token --config .tools/run/host.toml` keep working across runs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PLUGHOST=target/release/plughost
+CENTRIFUGO=.tools/bin/centrifugo
+STATE=.tools/run
+HOST_PORT=${PLUGHOST_PORT:-8080}
+CENTRIFUGO_PORT=${CENTRIFUGO_PORT:-8000}
+TERMINAL_PORT=${TERMINAL_PORT:-50051}
+mkdir -p "$STATE"
+
+secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }
+if [ ! -f "$STATE/secrets.env" ]; then
+  {
+    echo "PROXY_SECRET=$(secret)"
+    echo "API_KEY=$(secret)"
+    echo "TOKEN_SECRET=$(secret)"
+    echo "ADMIN_SECRET=$(secret)"
+  } > "$STATE/secrets.env"
+fi
+# shellcheck disable=SC1091
+. "$STATE/secrets.env"
+
+cat > "$STATE/host.toml" <<TOML
+listen = "127.0.0.1:$HOST_PORT"
+plugins_dir = "plugins"
+proxy_secret = "$PROXY_SECRET"
+admin_secret = "$ADMIN_SECRET"
+terminal_endpoint = "http://127.0.0.1:$TERMINAL_PORT"
+
+[centrifugo]
+api_url = "http://127.0.0.1:$CENTRIFUGO_PORT/api"
+api_key = "$API_KEY"
+token_secret = "$TOKEN_SECRET"
+port = $CENTRIFUGO_PORT
+TOML
+
+"$PLUGHOST" centrifugo-config --config "$STATE/host.toml" > "$STATE/centrifugo.json"
+"$CENTRIFUGO" checkconfig --config "$STATE/centrifugo.json" >/dev/null
+
+pids=()
+stop() {
+  trap - INT TERM EXIT
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "stopped"
+}
+trap stop INT TERM EXIT
+
+"$CENTRIFUGO" --config "$STATE/centrifugo.json" > "$STATE/centrifugo.log" 2>&1 &
+pids+=($!)
+if [ -x target/release/terminal-agent ]; then
+  target/release/terminal-agent --listen "127.0.0.1:$TERMINAL_PORT" > "$STATE/terminal-agent.log" 2>&1 &
+  pids+=($!)
+fi
+"$PLUGHOST" serve --config "$STATE/host.toml" &
+pids+=($!)
+
+for _ in $(seq 1 100); do
+  curl -fsS "http://127.0.0.1:$HOST_PORT/healthz" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+cat <<MSG
+
+plughost      http://127.0.0.1:$HOST_PORT   (/centrifugo/rpc, /plugins, /healthz)
+Centrifugo    ws://127.0.0.1:$CENTRIFUGO_PORT/connection/websocket   (logs: $STATE/centrifugo.log)
+A token:      $PLUGHOST token --config $STATE/host.toml --user 42
+Direct call:  curl -s -H 'X-Plughost-Secret: $PROXY_SECRET' -d '{"user":"42","method":"echo","data":{"session_id":"abc-123","data":"aGk="}}' http://127.0.0.1:$HOST_PORT/centrifugo/rpc
+Ctrl-C stops everything.
+MSG
+wait -n "${pids[@]}"
