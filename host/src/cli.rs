@@ -64,6 +64,14 @@ pub enum Command {
         /// The `.wasm` file (its `.toml` manifest beside it is read too).
         file: PathBuf,
     },
+    /// Rebuild a plugin crate on every source change and drop it into the plugins folder.
+    Dev {
+        /// The plugin crate (a cdylib depending on plughost-sdk).
+        crate_dir: PathBuf,
+        /// The folder a running `plughost serve` watches.
+        #[arg(long)]
+        plugins: Option<PathBuf>,
+    },
     /// Print a Centrifugo v6 config (JSON) matching this host's configuration and plugins.
     CentrifugoConfig {
         /// Folder of plugins (their subscribe namespaces and deadlines shape the config).
@@ -116,6 +124,10 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
             call(&config, method, params, user, client).await
         }
         Command::Check { file } => check(&config, file).await,
+        Command::Dev { crate_dir, plugins } => {
+            crate::dev::run(&crate_dir, plugins.as_deref().unwrap_or(&config.plugins_dir)).await?;
+            Ok(0)
+        }
         Command::CentrifugoConfig { plugins, listen } => {
             if let Some(dir) = plugins {
                 config.plugins_dir = dir;

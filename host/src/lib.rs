@@ -9,6 +9,7 @@ pub mod capabilities;
 pub mod centrifugo;
 pub mod cli;
 pub mod config;
+pub mod dev;
 pub mod dispatch;
 pub mod errors;
 pub mod manifest;

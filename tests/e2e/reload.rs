@@ -207,3 +207,57 @@ async fn rename_into_place_and_slow_in_place_write_are_each_picked_up_once() {
     let log = host.log_text();
     assert!(!log.lines().any(|l| l.contains("plugin refused")), "a half-written file was loaded: {log}");
 }
+
+#[tokio::test]
+async fn dev_rebuilds_a_crate_and_the_host_swaps_it_in() {
+    let root = plughost_e2e::root();
+    let work = tempfile::tempdir().unwrap();
+    let crate_dir = work.path().join("devplug");
+    std::fs::create_dir_all(crate_dir.join("src")).unwrap();
+    // Same dependency versions (lock) and profile as plugins/, so its target dir is reused.
+    std::fs::copy(root.join("plugins/Cargo.lock"), crate_dir.join("Cargo.lock")).unwrap();
+    std::fs::write(
+        crate_dir.join("Cargo.toml"),
+        format!(
+            "[package]\nname = \"devplug\"\nversion = \"0.1.0\"\nedition = \"2021\"\n\n[lib]\ncrate-type = [\"cdylib\"]\n\n\
+             [dependencies]\nplughost-sdk = {{ path = \"{}\" }}\nserde = {{ version = \"1\", features = [\"derive\"] }}\nschemars = \"1.2\"\n\n\
+             [workspace]\n\n[profile.release]\nopt-level = \"s\"\nlto = true\ncodegen-units = 1\nstrip = true\npanic = \"abort\"\n",
+            root.join("plugin-sdk").display()
+        ),
+    )
+    .unwrap();
+    let source = |greeting: &str| {
+        format!(
+            "use plughost_sdk::{{Conn, RpcError}};\n\
+             #[derive(serde::Serialize, schemars::JsonSchema)]\nstruct Hello {{ greeting: String }}\n\
+             /// Says hello.\n#[plughost_sdk::rpc(\"dev.hello\")]\n\
+             fn hello(_conn: &Conn) -> Result<Hello, RpcError> {{ Ok(Hello {{ greeting: \"{greeting}\".into() }}) }}\n\
+             plughost_sdk::plugin!(hello);\n"
+        )
+    };
+    std::fs::write(crate_dir.join("src/lib.rs"), source("one")).unwrap();
+
+    let dir = PluginDir::new();
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    let mut dev = std::process::Command::new(plughost_e2e::plughost_bin())
+        .args(["dev", crate_dir.to_str().unwrap(), "--plugins", dir.path().to_str().unwrap()])
+        .env("CARGO_TARGET_DIR", root.join("plugins/target"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let greeting = async || host.rpc("dev.hello", json!({}), "u").await.unwrap()["result"]["data"]["greeting"].clone();
+    let started = Instant::now();
+    while greeting().await != "one" {
+        assert!(started.elapsed() < Duration::from_secs(240), "first build never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::write(crate_dir.join("src/lib.rs"), source("two")).unwrap();
+    let edited = Instant::now();
+    while greeting().await != "two" {
+        assert!(edited.elapsed() < Duration::from_secs(240), "edit never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = dev.kill();
+    let _ = dev.wait();
+}
