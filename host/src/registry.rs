@@ -164,6 +164,8 @@ pub struct VersionView {
     pub faults: u64,
     /// Instances running now.
     pub instances_in_use: u32,
+    /// Calls waiting for an instance now.
+    pub calls_waiting: u32,
     /// Whether it is still on probation.
     pub on_probation: bool,
 }
@@ -180,6 +182,7 @@ impl VersionView {
             calls: p.usage.calls.load(Ordering::Relaxed),
             faults: p.usage.faults.load(Ordering::Relaxed),
             instances_in_use: p.instances_in_use(),
+            calls_waiting: p.calls_waiting(),
             on_probation: p.probation_until.is_some_and(|t| Instant::now() < t),
         }
     }

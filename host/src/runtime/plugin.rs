@@ -107,6 +107,11 @@ impl Gate {
         }
     }
 
+    /// Calls waiting for an instance now.
+    pub(crate) fn waiting(&self) -> u32 {
+        self.waiting.load(Ordering::Relaxed)
+    }
+
     /// Instances running now.
     pub(crate) fn in_use(&self) -> u32 {
         self.max.saturating_sub(self.permits.available_permits() as u32)
@@ -253,6 +258,11 @@ impl LoadedPlugin {
     /// Instances of this version running now.
     pub fn instances_in_use(&self) -> u32 {
         self.gate.in_use()
+    }
+
+    /// Calls waiting for an instance of this version now.
+    pub fn calls_waiting(&self) -> u32 {
+        self.gate.waiting()
     }
 }
 

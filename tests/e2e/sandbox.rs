@@ -1,0 +1,270 @@
+//! Hostile plugins and requests: each gets its documented error while a stream of echo
+//! calls to another plugin keeps succeeding.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use plughost_e2e::{client, example_plugin, fixture_plugin, Host, PluginDir};
+use serde_json::{json, Value};
+
+const SPIN_LIMITS: &str = "[limits]\ndeadline = \"300ms\"\nmemory = \"32 MiB\"\nmax_reply = \"64 KiB\"\n";
+
+/// Echo callers running beside the hostile calls; they count failures and keep latencies.
+struct EchoStream {
+    stop: Arc<AtomicBool>,
+    failures: Arc<AtomicU64>,
+    latencies: Arc<Mutex<Vec<Duration>>>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl EchoStream {
+    fn start(host: &Arc<Host>, callers: usize) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let failures = Arc::new(AtomicU64::new(0));
+        let latencies = Arc::new(Mutex::new(Vec::new()));
+        let tasks = (0..callers)
+            .map(|i| {
+                let (host, stop, failures, latencies) = (host.clone(), stop.clone(), failures.clone(), latencies.clone());
+                tokio::spawn(async move {
+                    while !stop.load(Ordering::Relaxed) {
+                        let started = Instant::now();
+                        let reply = host.rpc("echo", json!({"session_id": format!("s{i}"), "data": "d"}), "echoer").await;
+                        latencies.lock().unwrap().push(started.elapsed());
+                        if !reply.is_ok_and(|r| r["result"]["data"]["echoed"] == true) {
+                            failures.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                })
+            })
+            .collect();
+        Self { stop, failures, latencies, tasks }
+    }
+
+    /// Stops the callers; returns (calls, failures, p50, max).
+    async fn finish(self) -> (usize, u64, Duration, Duration) {
+        self.stop.store(true, Ordering::Relaxed);
+        for task in self.tasks {
+            task.await.unwrap();
+        }
+        let mut latencies = std::mem::take(&mut *self.latencies.lock().unwrap());
+        latencies.sort();
+        let p50 = latencies.get(latencies.len() / 2).copied().unwrap_or_default();
+        let max = latencies.last().copied().unwrap_or_default();
+        (latencies.len(), self.failures.load(Ordering::Relaxed), p50, max)
+    }
+}
+
+/// A TCP listener that accepts connections and never answers: a hung server API.
+async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    (format!("http://{addr}/api"), task)
+}
+
+#[tokio::test]
+async fn hostile_plugins_get_their_errors_and_echo_keeps_serving() {
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo"))
+        .add("spin", &fixture_plugin("spin"))
+        .manifest("spin", SPIN_LIMITS)
+        .add("trap", &fixture_plugin("trap"))
+        .add("publisher", &fixture_plugin("publisher"))
+        .manifest("publisher", "grants = [\"publish\"]\nchannels = [\"allowed#*\"]\n[limits]\ndeadline = \"300ms\"\n")
+        .add("ungranted", &fixture_plugin("publisher"));
+    let (api, _hole) = black_hole().await;
+    let env = [("PLUGHOST_CENTRIFUGO_API_URL", api.as_str())];
+    let host = Arc::new(Host::start(dir.path(), &env).await.unwrap());
+
+    // A plugin importing an interface it is not granted is refused at load, with the reason.
+    let plugins = host.plugins().await.unwrap();
+    let ungranted = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "ungranted").unwrap();
+    assert!(ungranted.get("sha256").is_none());
+    assert!(ungranted["last_refusal"]["reason"].as_str().unwrap().contains("does not grant"), "{ungranted}");
+
+    let idle = EchoStream::start(&host, 2);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (idle_calls, idle_failures, idle_p50, idle_max) = idle.finish().await;
+    assert_eq!(idle_failures, 0);
+
+    let echo = EchoStream::start(&host, 2);
+    // Four loops in flight at once, beside everything else.
+    let loops: Vec<_> = (0..4)
+        .map(|_| {
+            let host = host.clone();
+            tokio::spawn(async move { host.rpc("spin.forever", json!({}), "attacker").await.unwrap() })
+        })
+        .collect();
+    let cases: Vec<(&str, Value, u64)> = vec![
+        ("spin.alloc", json!({}), 431),
+        ("spin.recurse", json!({}), 500),
+        ("trap.panic", json!({}), 500),
+        ("spin.bigreply", json!({"bytes": 200_000}), 433),
+        ("publisher.publish", json!({"channel": "secret#x", "data": {"a": 1}}), 1003),
+        // Centrifugo API hangs: the call is stopped at the plugin's deadline.
+        ("publisher.publish", json!({"channel": "allowed#x", "data": {"a": 1}}), 408),
+    ];
+    for (method, params, expected) in &cases {
+        let reply = host.rpc(method, params.clone(), "attacker").await.unwrap();
+        assert_eq!(reply["error"]["code"], *expected, "{method}: {reply}");
+        let message = reply["error"]["message"].as_str().unwrap();
+        assert!(!message.contains("wasm") && !message.contains("backtrace"), "{method} leaks: {message}");
+    }
+    for handle in loops {
+        let reply = handle.await.unwrap();
+        assert_eq!(reply["error"]["code"], 408, "{reply}");
+        assert_eq!(reply["error"]["temporary"], true);
+    }
+    let small = host.rpc("spin.bigreply", json!({"bytes": 1000}), "u").await.unwrap();
+    assert_eq!(small["result"]["data"].as_str().unwrap().len(), 998);
+    let (calls, failures, p50, max) = echo.finish().await;
+    eprintln!(
+        "echo idle: {idle_calls} calls p50 {idle_p50:?} max {idle_max:?}; beside 4 loops and hostile calls: {calls} calls p50 {p50:?} max {max:?}"
+    );
+    assert_eq!(failures, 0, "echo failed {failures} of {calls} times beside hostile plugins");
+    assert!(calls > 10);
+    // Every failure above was logged under its request id.
+    let log = host.log_text();
+    assert!(log.contains("memory limit") && log.contains("deadline"), "{log}");
+}
+
+#[tokio::test]
+async fn concurrency_limit_queues_then_refuses_as_busy() {
+    let dir = PluginDir::new();
+    dir.add("spin", &fixture_plugin("spin"))
+        .manifest("spin", "[limits]\ndeadline = \"400ms\"\nmax_instances = 1\nqueue = 1\n");
+    let host = Arc::new(Host::start(dir.path(), &[]).await.unwrap());
+    let first = {
+        let host = host.clone();
+        tokio::spawn(async move { host.rpc("spin.forever", json!({}), "a").await.unwrap() })
+    };
+    let gauge = async |field: &str| host.plugins().await.unwrap()["plugins"][0][field].as_u64().unwrap();
+    while gauge("instances_in_use").await < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // Waits in the queue (one place) until the loop's deadline frees the instance.
+    let queued = {
+        let host = host.clone();
+        tokio::spawn(async move { host.rpc("spin.bigreply", json!({"bytes": 10}), "b").await.unwrap() })
+    };
+    while gauge("calls_waiting").await < 1 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // The queue is full: refused at once as busy (temporary).
+    let refused = host.rpc("spin.bigreply", json!({"bytes": 10}), "c").await.unwrap();
+    assert_eq!(refused["error"]["code"], 429, "{refused}");
+    assert_eq!(refused["error"]["temporary"], true);
+    assert_eq!(first.await.unwrap()["error"]["code"], 408);
+    let queued = queued.await.unwrap();
+    assert!(queued["error"]["code"] == 429 || queued["result"]["data"].is_string(), "{queued}");
+    // Once the loop is gone the plugin serves again.
+    let ok = host.rpc("spin.bigreply", json!({"bytes": 10}), "d").await.unwrap();
+    assert_eq!(ok["result"]["data"], "xxxxxxxx");
+}
+
+#[tokio::test]
+async fn fuel_limits_a_loop_when_metering_is_on() {
+    let dir = PluginDir::new();
+    dir.add("spin", &fixture_plugin("spin")).manifest("spin", "[limits]\nfuel = 5000000\n");
+    let config = dir.path().join("host.toml");
+    std::fs::write(&config, "[runtime]\nfuel = true\n").unwrap();
+    let host = Host::start_with_args(dir.path(), &[], &["--config", config.to_str().unwrap()]).await.unwrap();
+    let reply = host.rpc("spin.forever", json!({}), "u").await.unwrap();
+    assert_eq!(reply["error"]["code"], 432, "{reply}");
+    let ok = host.rpc("spin.bigreply", json!({"bytes": 4}), "u").await.unwrap();
+    assert_eq!(ok["result"]["data"], "xx");
+}
+
+#[tokio::test]
+async fn the_proxy_secret_is_required_when_set() {
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo"));
+    let host = Host::start(dir.path(), &[("PLUGHOST_PROXY_SECRET", "s3cret-value")]).await.unwrap();
+    let body = r#"{"user":"42","method":"echo","data":{"session_id":"s","data":"d"}}"#;
+    let missing = client().post(host.url("/centrifugo/rpc")).body(body).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 401);
+    let wrong = client().post(host.url("/centrifugo/rpc")).header("X-Plughost-Secret", "s3cret-valuX").body(body).send().await.unwrap();
+    assert_eq!(wrong.status().as_u16(), 401);
+    let right = client().post(host.url("/centrifugo/rpc")).header("X-Plughost-Secret", "s3cret-value").body(body).send().await.unwrap();
+    assert_eq!(right.status().as_u16(), 200);
+    let reply: Value = right.json().await.unwrap();
+    assert_eq!(reply["result"]["data"]["echoed"], true);
+    let subscribe = client().post(host.url("/centrifugo/subscribe")).body(r#"{"channel":"user#1"}"#).send().await.unwrap();
+    assert_eq!(subscribe.status().as_u16(), 401);
+    assert!(host.log_text().contains("without a valid secret"));
+}
+
+#[test]
+fn serve_refuses_a_public_address_without_a_secret_unless_insecure() {
+    let dir = PluginDir::new();
+    let port = plughost_e2e::free_port();
+    let addr = format!("0.0.0.0:{port}");
+    let out = std::process::Command::new(plughost_e2e::plughost_bin())
+        .args(["serve", "--plugins", dir.path().to_str().unwrap(), "--listen", &addr])
+        .env_remove("PLUGHOST_PROXY_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--insecure"));
+    // With --insecure it starts (and is stopped right away).
+    let mut child = std::process::Command::new(plughost_e2e::plughost_bin())
+        .args(["serve", "--plugins", dir.path().to_str().unwrap(), "--listen", &addr, "--insecure"])
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let mut up = false;
+    while started.elapsed() < Duration::from_secs(20) && !up {
+        up = std::net::TcpStream::connect(("127.0.0.1", port)).is_ok();
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(up, "serve --insecure did not listen");
+}
+
+#[tokio::test]
+async fn malformed_request_corpus_gets_right_codes_and_the_host_stays_up() {
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo"));
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    // Deep nesting inside params reaches the plugin, whose decoder has a depth limit.
+    let deep = format!("{{\"method\":\"echo\",\"data\":{{\"x\":{}{}}}}}", "[".repeat(10_000), "]".repeat(10_000));
+    let deep_envelope = format!("{{\"method\":\"echo\",\"extra\":{}{}}}", "[".repeat(10_000), "]".repeat(10_000));
+    let corpus: Vec<(Vec<u8>, u64)> = vec![
+        (b"\xff\xfe{\"method\":\"echo\"}".to_vec(), 100),
+        (b"{\"method\":\"echo\",\"user\":\"\xc3\x28\"}".to_vec(), 100),
+        (deep.into_bytes(), 103),
+        // An unknown field is skipped however deep it nests (no recursion, no crash).
+        (deep_envelope.into_bytes(), 103),
+        (br#"{"method":"echo","data":{"session_id":"s","data":"d"},"client":7}"#.to_vec(), 100),
+        (br#"{"method":"echo","data":{"session_id":"s","data":"d"},"meta":"#.to_vec(), 100),
+        (br#"{"method":"echo","encoding":"binary","b64data":"not base64!"}"#.to_vec(), 100),
+        (br#"{"method":"echo","encoding":"binary","b64data":12}"#.to_vec(), 100),
+        (br#"{"method":"echo","encoding":42}"#.to_vec(), 100),
+        (br#"{"method":["echo"]}"#.to_vec(), 100),
+        (br#"null"#.to_vec(), 100),
+        (br#"{}"#.to_vec(), 101),
+        (br#"{"method":null}"#.to_vec(), 101),
+        (br#"{"method":"echo"}"#.to_vec(), 103),
+        (br#"{"method":"echo","data":null}"#.to_vec(), 103),
+        (br#"{"method":"echo","data":{"session_id":["s"],"data":"d"}}"#.to_vec(), 103),
+        (br#"{"method":"echo","encoding":"binary","b64data":"e30="}"#.to_vec(), 103),
+    ];
+    for (body, expected) in &corpus {
+        let (status, reply) = host.rpc_raw(body.clone()).await.unwrap();
+        assert_eq!(status, 200);
+        assert_eq!(reply["error"]["code"], *expected, "{} -> {reply}", String::from_utf8_lossy(&body[..body.len().min(80)]));
+    }
+    let huge = vec![b'x'; 8 * 1024 * 1024];
+    let (status, _) = host.rpc_raw(huge).await.unwrap();
+    assert_eq!(status, 413);
+    let ok = host.rpc("echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
+    assert_eq!(ok["result"]["data"]["echoed"], true);
+}
