@@ -7,7 +7,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use axum::http::HeaderName;
 
-use crate::capabilities::{Publisher, Services};
+use crate::capabilities::{Publisher, Services, Terminals};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
 use crate::proxy::http::{router, AppState};
@@ -29,7 +29,11 @@ pub fn services(config: &Config) -> Result<Services> {
     } else {
         Some(Publisher::new(&config.centrifugo.api_url, &config.centrifugo.api_key, config.centrifugo.api_timeout)?)
     };
-    Ok(Services { publisher })
+    let terminal = match config.terminal_endpoint.as_deref().filter(|e| !e.is_empty()) {
+        Some(endpoint) => Some(Terminals::new(endpoint, publisher.clone())?),
+        None => None,
+    };
+    Ok(Services { publisher, terminal })
 }
 
 /// Builds the runtime and loads every plugin in `config.plugins_dir`.

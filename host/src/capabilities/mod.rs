@@ -5,6 +5,7 @@ mod config;
 mod log;
 pub mod publish;
 mod terminal;
+mod terminal_output;
 
 use std::sync::Arc;
 
@@ -12,12 +13,16 @@ use crate::manifest::Manifest;
 use crate::runtime::bindings::plughost::rpc::types;
 
 pub use publish::Publisher;
+pub use terminal::Terminals;
+pub use terminal_output::{message as terminal_message, CoalesceLimits, Coalescer, Outgoing};
 
 /// Clients the host functions talk through, shared by every call.
 #[derive(Default)]
 pub struct Services {
     /// Centrifugo's server API, when configured.
     pub publisher: Option<Publisher>,
+    /// The terminal agent, when `terminal_endpoint` is configured.
+    pub terminal: Option<Terminals>,
 }
 
 /// What a host function knows about the call it serves.

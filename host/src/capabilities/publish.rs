@@ -140,6 +140,24 @@ impl Publisher {
         })
     }
 
+    /// Publishes `data` to `channel` on the host's own behalf (terminal output); the caller
+    /// has checked the grant.
+    pub(crate) async fn publish_json(&self, channel: &str, data: &serde_json::Value) -> Result<(), PublishError> {
+        let _: serde_json::Value = self.command("publish", serde_json::json!({ "channel": channel, "data": data })).await?;
+        Ok(())
+    }
+
+    /// How many clients are subscribed to `channel` (needs presence in its namespace).
+    pub(crate) async fn subscriber_count(&self, channel: &str) -> Result<u64, PublishError> {
+        #[derive(Deserialize, Default)]
+        struct Stats {
+            #[serde(default)]
+            num_clients: u64,
+        }
+        let stats: Stats = self.command("presence_stats", serde_json::json!({ "channel": channel })).await?;
+        Ok(stats.num_clients)
+    }
+
     async fn broadcast(&self, channels: &[String], payload: Payload<'_>) -> Result<(), PublishError> {
         let mut body = payload.field();
         body["channels"] = channels.into();

@@ -1,32 +1,437 @@
-//! `plughost:rpc/terminal`: terminal sessions on the terminal agent, granted per plugin.
+//! `plughost:rpc/terminal`: terminal sessions on the terminal agent over gRPC, granted
+//! per plugin.
+//!
+//! One HTTP/2 channel to the agent (`terminal_endpoint`) carries every call; each call has
+//! its own deadline. The agent records a session's owner but does not enforce it, so the
+//! host keeps a table of the sessions it created: a plugin may only reach sessions it
+//! created itself, and `owner()` answers from that table so the plugin can check the
+//! calling user (only the plugin knows `conn.user`). Each session's output is republished
+//! to Centrifugo by its own task (see `terminal_output`). Sessions nobody watches for
+//! [`IDLE_CLOSE`] are closed, so abandoned browser tabs do not use up the agent's limit.
 
-use super::HostContext;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
+use std::time::{Duration, Instant};
+
+use terminal_agent::proto as pb;
+use terminal_agent::proto::terminal_agent_client::TerminalAgentClient;
+use tonic::transport::{Channel, Endpoint};
+use tonic::Code;
+
+use super::terminal_output::{output_channel, CoalesceLimits, Pump};
+use super::{HostContext, Publisher};
 use crate::manifest::Capability;
 use crate::runtime::bindings::plughost::rpc::terminal::{CreateOptions, Host, TerminalError};
 
+/// Deadline of Create, Input, Resize.
+const CALL_TIMEOUT: Duration = Duration::from_secs(3);
+/// Close waits for the child to be reaped (SIGHUP, then SIGKILL after 2 s at the agent).
+const CLOSE_TIMEOUT: Duration = Duration::from_millis(4500);
+/// Largest Input the agent accepts; bigger writes are split.
+const MAX_INPUT: usize = 64 * 1024;
+/// How long a session that exited by itself stays known (so `close`/`owner` still answer).
+const EXITED_RETENTION: Duration = Duration::from_secs(30);
+/// A session with no subscriber on its channel and no call for this long is closed.
+pub const IDLE_CLOSE: Duration = Duration::from_secs(120);
+/// How often the idle check runs.
+const REAP_EVERY: Duration = Duration::from_secs(15);
+
+/// Terminal sessions on the agent, shared by every call.
+#[derive(Clone)]
+pub struct Terminals {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    endpoint: Endpoint,
+    /// Created on first use, inside the runtime (tonic spawns the channel's worker).
+    client: OnceLock<TerminalAgentClient<Channel>>,
+    publisher: Option<Publisher>,
+    sessions: Mutex<HashMap<String, Session>>,
+    reaper_started: AtomicBool,
+    limits: CoalesceLimits,
+}
+
+struct Session {
+    owner: String,
+    plugin: String,
+    last_call: Instant,
+    unwatched_since: Option<Instant>,
+    ended: bool,
+}
+
+impl Terminals {
+    /// A client for the agent at `endpoint` (`http://127.0.0.1:50051`); output goes
+    /// through `publisher`. Nothing connects until the first call.
+    pub fn new(endpoint: &str, publisher: Option<Publisher>) -> anyhow::Result<Self> {
+        let endpoint = Endpoint::from_shared(endpoint.to_string())
+            .map_err(|e| anyhow::anyhow!("terminal_endpoint {endpoint:?} is not a valid URL: {e}"))?
+            .connect_timeout(Duration::from_secs(1))
+            .tcp_nodelay(true)
+            .http2_keep_alive_interval(Duration::from_secs(30))
+            .keep_alive_while_idle(true);
+        Ok(Self {
+            inner: Arc::new(Inner {
+                endpoint,
+                client: OnceLock::new(),
+                publisher,
+                sessions: Mutex::new(HashMap::new()),
+                reaper_started: AtomicBool::new(false),
+                limits: CoalesceLimits::default(),
+            }),
+        })
+    }
+
+    fn client(&self) -> TerminalAgentClient<Channel> {
+        self.inner.client.get_or_init(|| TerminalAgentClient::new(self.inner.endpoint.connect_lazy())).clone()
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        // A panic while holding the lock leaves the map consistent (single inserts/removes).
+        self.inner.sessions.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts a session for `plugin` and the task that publishes its output.
+    pub(crate) async fn create(&self, plugin: &str, options: CreateOptions) -> Result<String, TerminalError> {
+        if options.owner.is_empty() {
+            return Err(TerminalError::Invalid("a session needs an owner".into()));
+        }
+        let Some(publisher) = self.inner.publisher.clone() else {
+            return Err(TerminalError::Unavailable(
+                "the host has no Centrifugo API configured, so terminal output could not be published".into(),
+            ));
+        };
+        let request = pb::CreateRequest {
+            command: options.command.unwrap_or_default(),
+            args: options.args,
+            cols: options.cols.into(),
+            rows: options.rows.into(),
+            env: options.env.into_iter().collect(),
+            owner: options.owner.clone(),
+        };
+        let mut client = self.client();
+        let id = call(CALL_TIMEOUT, client.create(with_deadline(request, CALL_TIMEOUT))).await?.session_id;
+        self.sessions().insert(
+            id.clone(),
+            Session {
+                owner: options.owner,
+                plugin: plugin.to_string(),
+                last_call: Instant::now(),
+                unwatched_since: None,
+                ended: false,
+            },
+        );
+        self.follow(&id, publisher);
+        self.start_reaper();
+        Ok(id)
+    }
+
+    /// Spawns the output task; when it ends, forgets the session (at once when closed,
+    /// after a grace period when it exited by itself).
+    fn follow(&self, id: &str, publisher: Publisher) {
+        let pump = Pump { client: self.client(), publisher, session_id: id.to_string(), limits: self.inner.limits };
+        let weak = Arc::downgrade(&self.inner);
+        let id = id.to_string();
+        tokio::spawn(async move {
+            let ended = pump.run().await;
+            let Some(inner) = weak.upgrade() else { return };
+            let terminals = Terminals { inner };
+            if ended.status == "exited" {
+                if let Some(s) = terminals.sessions().get_mut(&id) {
+                    s.ended = true;
+                }
+                drop(terminals);
+                tokio::time::sleep(EXITED_RETENTION).await;
+                let Some(inner) = weak.upgrade() else { return };
+                Terminals { inner }.forget(&id);
+            } else {
+                terminals.forget(&id);
+            }
+        });
+    }
+
+    fn forget(&self, id: &str) {
+        if self.sessions().remove(id).is_some() {
+            tracing::debug!(session = %id, "terminal session forgotten");
+        }
+    }
+
+    /// The session's owner, if `plugin` created it; marks it as used.
+    fn check(&self, plugin: &str, id: &str) -> Result<String, TerminalError> {
+        let mut sessions = self.sessions();
+        let session = sessions.get_mut(id).ok_or(TerminalError::NotFound)?;
+        if session.plugin != plugin {
+            return Err(TerminalError::Denied("the session was created by another plugin".into()));
+        }
+        session.last_call = Instant::now();
+        Ok(session.owner.clone())
+    }
+
+    /// Forgets a session the agent no longer knows.
+    fn seen<T>(&self, id: &str, result: Result<T, TerminalError>) -> Result<T, TerminalError> {
+        if matches!(result, Err(TerminalError::NotFound)) {
+            self.forget(id);
+        }
+        result
+    }
+
+    /// Writes `data` to the session, in pieces the agent accepts.
+    pub(crate) async fn input(&self, plugin: &str, id: &str, data: &[u8]) -> Result<(), TerminalError> {
+        self.check(plugin, id)?;
+        let mut client = self.client();
+        for piece in data.chunks(MAX_INPUT) {
+            let request = pb::InputRequest { session_id: id.to_string(), data: piece.to_vec() };
+            let result = call(CALL_TIMEOUT, client.input(with_deadline(request, CALL_TIMEOUT))).await;
+            self.seen(id, result)?;
+        }
+        Ok(())
+    }
+
+    /// Changes the session's window size.
+    pub(crate) async fn resize(&self, plugin: &str, id: &str, cols: u16, rows: u16) -> Result<(), TerminalError> {
+        self.check(plugin, id)?;
+        let request = pb::ResizeRequest { session_id: id.to_string(), cols: cols.into(), rows: rows.into() };
+        let result = call(CALL_TIMEOUT, self.client().resize(with_deadline(request, CALL_TIMEOUT))).await;
+        self.seen(id, result).map(drop)
+    }
+
+    /// Ends the session (its output task publishes the final `closed`).
+    pub(crate) async fn close(&self, plugin: &str, id: &str) -> Result<(), TerminalError> {
+        self.check(plugin, id)?;
+        self.close_at_agent(id).await
+    }
+
+    async fn close_at_agent(&self, id: &str) -> Result<(), TerminalError> {
+        let request = pb::CloseRequest { session_id: id.to_string() };
+        match call(CLOSE_TIMEOUT, self.client().close(with_deadline(request, CLOSE_TIMEOUT))).await {
+            // Already gone at the agent (e.g. it exited and its grace ran out): closed all the same.
+            Ok(_) | Err(TerminalError::NotFound) => {
+                self.forget(id);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The user that owns the session, if `plugin` created it.
+    pub(crate) fn owner(&self, plugin: &str, id: &str) -> Result<String, TerminalError> {
+        self.check(plugin, id)
+    }
+
+    /// Starts (once) the task that closes sessions nobody watches.
+    fn start_reaper(&self) {
+        if self.inner.reaper_started.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let weak = Arc::downgrade(&self.inner);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(REAP_EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                if !reap_once(&weak).await {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+/// One idle check; false once the service is gone.
+async fn reap_once(weak: &Weak<Inner>) -> bool {
+    let Some(inner) = weak.upgrade() else { return false };
+    let terminals = Terminals { inner };
+    let Some(publisher) = terminals.inner.publisher.clone() else { return true };
+    let ids: Vec<String> =
+        terminals.sessions().iter().filter(|(_, s)| !s.ended).map(|(id, _)| id.clone()).collect();
+    for id in ids {
+        // Presence of the output channel says whether a browser still follows the session;
+        // if Centrifugo cannot tell, keep the session.
+        let watched = match publisher.subscriber_count(&output_channel(&id)).await {
+            Ok(n) => n > 0,
+            Err(e) => {
+                tracing::debug!(session = %id, error = ?e, "terminal idle check skipped");
+                continue;
+            }
+        };
+        let now = Instant::now();
+        let idle = {
+            let mut sessions = terminals.sessions();
+            let Some(s) = sessions.get_mut(&id) else { continue };
+            if watched {
+                s.unwatched_since = None;
+                false
+            } else {
+                let since = *s.unwatched_since.get_or_insert(now);
+                now.duration_since(since.max(s.last_call)) >= IDLE_CLOSE
+            }
+        };
+        if idle {
+            tracing::info!(session = %id, idle = ?IDLE_CLOSE, "closing a terminal session nobody watches");
+            if let Err(e) = terminals.close_at_agent(&id).await {
+                tracing::warn!(session = %id, error = ?e, "closing an idle terminal session failed");
+            }
+        }
+    }
+    true
+}
+
+/// A request carrying `deadline` as its `grpc-timeout`, so the agent gives up too.
+fn with_deadline<T>(message: T, deadline: Duration) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.set_timeout(deadline);
+    request
+}
+
+/// Awaits one unary call within `deadline`, mapping failures to `terminal-error`.
+async fn call<T>(
+    deadline: Duration,
+    fut: impl std::future::Future<Output = Result<tonic::Response<T>, tonic::Status>>,
+) -> Result<T, TerminalError> {
+    match tokio::time::timeout(deadline, fut).await {
+        Ok(Ok(response)) => Ok(response.into_inner()),
+        Ok(Err(status)) => Err(map_status(&status)),
+        Err(_) => Err(TerminalError::Timeout),
+    }
+}
+
+/// gRPC status -> `terminal-error`. Transport failures arrive as UNAVAILABLE (or UNKNOWN).
+fn map_status(status: &tonic::Status) -> TerminalError {
+    let message = status.message().to_string();
+    match status.code() {
+        Code::NotFound => TerminalError::NotFound,
+        Code::ResourceExhausted => TerminalError::LimitReached,
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => TerminalError::Invalid(message),
+        Code::DeadlineExceeded => TerminalError::Timeout,
+        Code::PermissionDenied | Code::Unauthenticated => TerminalError::Denied(message),
+        Code::Unavailable | Code::Cancelled | Code::Unknown => {
+            // Connection errors name the agent's address, which is the operator's business.
+            tracing::warn!(code = ?status.code(), error = %message, "terminal agent unreachable");
+            TerminalError::Unavailable("terminal agent unreachable".into())
+        }
+        code => {
+            tracing::warn!(?code, error = %message, "terminal agent error");
+            TerminalError::Unavailable(format!("terminal agent error: {message}"))
+        }
+    }
+}
+
 impl HostContext {
-    fn terminal_granted(&self) -> Result<(), TerminalError> {
+    /// The grant check comes first; then the service, if the host has one.
+    fn terminals(&self) -> Result<&Terminals, TerminalError> {
         if !self.manifest.grants(Capability::Terminal) {
             return Err(TerminalError::Denied("terminal is not granted to this plugin".into()));
         }
-        Err(TerminalError::Unavailable("the host has no terminal agent configured (terminal_endpoint)".into()))
+        self.services
+            .terminal
+            .as_ref()
+            .ok_or_else(|| TerminalError::Unavailable("the host has no terminal agent configured (terminal_endpoint)".into()))
+    }
+
+    fn log_terminal<T>(&self, what: &str, session: &str, result: &Result<T, TerminalError>) {
+        match result {
+            Ok(_) => tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, %session, "terminal {what}"),
+            Err(e @ (TerminalError::Unavailable(_) | TerminalError::Timeout)) => {
+                tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, %session, error = ?e, "terminal {what} failed")
+            }
+            Err(e) => {
+                tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, %session, error = ?e, "terminal {what} refused")
+            }
+        }
     }
 }
 
 impl Host for HostContext {
-    async fn create(&mut self, _options: CreateOptions) -> Result<String, TerminalError> {
-        self.terminal_granted().map(|_| String::new())
+    async fn create(&mut self, options: CreateOptions) -> Result<String, TerminalError> {
+        let terminals = self.terminals()?;
+        // The host publishes on the plugin's behalf: the operator must grant the channel.
+        let sample = output_channel("0123456789abcdef0123456789abcdef");
+        if !self.manifest.allows_channel(&sample) {
+            return Err(TerminalError::Denied(
+                "the plugin's manifest does not grant the output channels (add \"terminal#session#*\" to channels)".into(),
+            ));
+        }
+        let owner = options.owner.clone();
+        let result = terminals.create(&self.plugin, options).await;
+        match &result {
+            Ok(id) => tracing::info!(plugin = %self.plugin, request_id = %self.request_id, session = %id, %owner, "terminal session created"),
+            Err(e) => tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, %owner, error = ?e, "terminal create failed"),
+        }
+        result
     }
-    async fn input(&mut self, _session_id: String, _data: Vec<u8>) -> Result<(), TerminalError> {
-        self.terminal_granted()
+
+    async fn input(&mut self, session_id: String, data: Vec<u8>) -> Result<(), TerminalError> {
+        let result = async { self.terminals()?.input(&self.plugin, &session_id, &data).await }.await;
+        self.log_terminal("input", &session_id, &result);
+        result
     }
-    async fn resize(&mut self, _session_id: String, _cols: u16, _rows: u16) -> Result<(), TerminalError> {
-        self.terminal_granted()
+
+    async fn resize(&mut self, session_id: String, cols: u16, rows: u16) -> Result<(), TerminalError> {
+        let result = async { self.terminals()?.resize(&self.plugin, &session_id, cols, rows).await }.await;
+        self.log_terminal("resize", &session_id, &result);
+        result
     }
-    async fn close(&mut self, _session_id: String) -> Result<(), TerminalError> {
-        self.terminal_granted()
+
+    async fn close(&mut self, session_id: String) -> Result<(), TerminalError> {
+        let result = async { self.terminals()?.close(&self.plugin, &session_id).await }.await;
+        match &result {
+            Ok(()) => tracing::info!(plugin = %self.plugin, request_id = %self.request_id, session = %session_id, "terminal session closed"),
+            Err(_) => self.log_terminal("close", &session_id, &result),
+        }
+        result
     }
-    async fn owner(&mut self, _session_id: String) -> Result<String, TerminalError> {
-        self.terminal_granted().map(|_| String::new())
+
+    async fn owner(&mut self, session_id: String) -> Result<String, TerminalError> {
+        let result = self.terminals().and_then(|t| t.owner(&self.plugin, &session_id));
+        self.log_terminal("owner", &session_id, &result);
+        result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grpc_codes_map_to_terminal_errors() {
+        let cases = [
+            (Code::NotFound, "NotFound"),
+            (Code::ResourceExhausted, "LimitReached"),
+            (Code::InvalidArgument, "Invalid"),
+            (Code::FailedPrecondition, "Invalid"),
+            (Code::Unavailable, "Unavailable"),
+            (Code::DeadlineExceeded, "Timeout"),
+            (Code::Internal, "Unavailable"),
+        ];
+        for (code, want) in cases {
+            let got = format!("{:?}", map_status(&tonic::Status::new(code, "m")));
+            assert!(got.starts_with(want), "{code:?} -> {got}");
+        }
+    }
+
+    #[tokio::test]
+    async fn only_the_creating_plugin_reaches_a_session() {
+        let t = Terminals::new("http://127.0.0.1:1", None).unwrap();
+        t.sessions().insert(
+            "s1".into(),
+            Session { owner: "42".into(), plugin: "terminal".into(), last_call: Instant::now(), unwatched_since: None, ended: false },
+        );
+        assert_eq!(t.owner("terminal", "s1").unwrap(), "42");
+        assert!(matches!(t.owner("other", "s1"), Err(TerminalError::Denied(_))));
+        assert!(matches!(t.input("other", "s1", b"x").await, Err(TerminalError::Denied(_))));
+        assert!(matches!(t.owner("terminal", "nope"), Err(TerminalError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_agent_is_unavailable() {
+        // Port 1 on loopback: nothing listens, the connection is refused at once.
+        let t = Terminals::new("http://127.0.0.1:1", None).unwrap();
+        t.sessions().insert(
+            "s1".into(),
+            Session { owner: "42".into(), plugin: "p".into(), last_call: Instant::now(), unwatched_since: None, ended: false },
+        );
+        let err = t.input("p", "s1", b"x").await.unwrap_err();
+        assert!(matches!(err, TerminalError::Unavailable(_)), "{err:?}");
     }
 }

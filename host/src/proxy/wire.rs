@@ -239,3 +239,52 @@ mod tests {
         assert_eq!(v["error"]["code"], 500);
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes: a call or a coded error (100/101), never a panic; replies are JSON.
+        #[test]
+        fn any_bytes_decode_or_fail_with_a_code(body in proptest::collection::vec(any::<u8>(), 0..512)) {
+            match decode_rpc(&body) {
+                Ok((call, encoding)) => {
+                    let reply = encode_rpc_result(&call.params, encoding, "r");
+                    prop_assert!(serde_json::from_slice::<serde_json::Value>(&reply).is_ok());
+                }
+                Err(e) => {
+                    prop_assert!(e.code == 100 || e.code == 101);
+                    prop_assert!(serde_json::from_slice::<serde_json::Value>(&encode_error(&e)).is_ok());
+                }
+            }
+        }
+
+        /// Well-formed requests decode to exactly the fields they carry.
+        #[test]
+        fn envelopes_round_trip(
+            method in "[a-z][a-z._]{0,20}",
+            user in "\\PC{0,20}",
+            client in "[a-f0-9-]{0,36}",
+            fields in proptest::collection::btree_map("[a-z_]{1,8}", "\\PC{0,16}", 0..5),
+            binary in any::<bool>(),
+        ) {
+            let data = serde_json::to_value(&fields).unwrap();
+            let mut body = serde_json::json!({"client": client, "user": user, "method": method, "transport": "websocket"});
+            if binary {
+                body["encoding"] = "binary".into();
+                body["b64data"] = base64::engine::general_purpose::STANDARD.encode(data.to_string()).into();
+            } else {
+                body["data"] = data.clone();
+            }
+            let (call, encoding) = decode_rpc(body.to_string().as_bytes()).unwrap();
+            prop_assert_eq!(call.method, method);
+            prop_assert_eq!(call.conn.user, user);
+            prop_assert_eq!(call.conn.client, client);
+            prop_assert_eq!(encoding == Encoding::Binary, binary);
+            let params: serde_json::Value = serde_json::from_slice(&call.params).unwrap();
+            prop_assert_eq!(params, data);
+        }
+    }
+}
