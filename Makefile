@@ -20,7 +20,7 @@ PLUGINS  := $(patsubst plugins/%/Cargo.toml,%,$(wildcard plugins/*/Cargo.toml))
 FIXTURES := $(filter-out versioned,$(patsubst tests/plugins/%/Cargo.toml,%,$(wildcard tests/plugins/*/Cargo.toml)))
 
 # $(call wasm_build,<workspace dir>,<extra cargo args>,<env assignments>)
-wasm_build = $(3) $(CARGO) build --release --target $(WASM_TARGET) --manifest-path $(1)/Cargo.toml $(2)
+wasm_build = cd $(1) && $(3) $(CARGO) build --release --target $(WASM_TARGET) $(2)
 
 # $(call wasm_install,<workspace dir>,<crate>,<installed name>): copies the crate's component to
 # <dir>/<name>.wasm. A host may be watching the folder: write a temp name it ignores and rename

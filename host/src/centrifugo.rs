@@ -58,6 +58,8 @@ pub fn centrifugo_config(config: &Config, subscribe_namespaces: &BTreeSet<String
     };
     json!({
         "http_server": { "address": "127.0.0.1", "port": config.centrifugo.port },
+        // No phoning home from a server that only talks to this host and its clients.
+        "usage_stats": { "disabled": true },
         "client": {
             "allowed_origins": origins,
             "token": { "hmac_secret_key": config.centrifugo.token_secret },

@@ -44,6 +44,10 @@ pub struct Config {
     pub terminal_endpoint: Option<String>,
     /// Hot reload and automatic rollback.
     pub reload: ReloadConfig,
+    /// Folder with the built browser terminal (`web/dist`), served under `/terminal/`.
+    pub web_dir: Option<PathBuf>,
+    /// Serve `GET /terminal/token?user=ID`, which mints a token for any user: demos only.
+    pub demo_tokens: bool,
 }
 
 /// How plugin files are watched and new versions put on probation.
@@ -140,6 +144,8 @@ pub struct RuntimeConfig {
     pub fuel: bool,
     /// Largest memory cap any plugin may be given (sizes the allocator's slots).
     pub max_memory: ByteSize,
+    /// Linear memory kept resident (zeroed, not unmapped) when a pooled instance is freed.
+    pub keep_resident: ByteSize,
 }
 
 impl Default for RuntimeConfig {
@@ -150,6 +156,7 @@ impl Default for RuntimeConfig {
             pooling: true,
             fuel: false,
             max_memory: ByteSize::gib(1),
+            keep_resident: ByteSize::mib(1),
         }
     }
 }
@@ -204,6 +211,8 @@ impl Default for Config {
             centrifugo: CentrifugoConfig::default(),
             terminal_endpoint: None,
             reload: ReloadConfig::default(),
+            web_dir: None,
+            demo_tokens: false,
         }
     }
 }
@@ -219,6 +228,7 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PLUGHOST_ADMIN_SECRET", "admin_secret"),
     ("PLUGHOST_LOG_FORMAT", "log_format"),
     ("PLUGHOST_TERMINAL_ENDPOINT", "terminal_endpoint"),
+    ("PLUGHOST_WEB_DIR", "web_dir"),
     ("CENTRIFUGO_API_KEY", "centrifugo.api_key"),
     ("CENTRIFUGO__CENTRIFUGO_API_KEY", "centrifugo.api_key"),
     ("PLUGHOST_CENTRIFUGO_API_KEY", "centrifugo.api_key"),
@@ -267,6 +277,7 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!(e))?
             }
             "terminal_endpoint" => self.terminal_endpoint = Some(value.into()),
+            "web_dir" => self.web_dir = Some(value.into()),
             "centrifugo.api_key" => self.centrifugo.api_key = value.into(),
             "centrifugo.api_url" => self.centrifugo.api_url = value.into(),
             "centrifugo.token_secret" => self.centrifugo.token_secret = value.into(),

@@ -68,7 +68,9 @@ async fn build_and_install(crate_dir: &Path, target: &Path) {
 /// Runs cargo for wasm32-wasip2 and returns the component it produced for this crate.
 async fn build(crate_dir: &Path) -> Result<PathBuf> {
     let manifest = crate_dir.join("Cargo.toml");
+    // From the crate folder, so its .cargo/config.toml (e.g. a smaller stack) applies.
     let output = tokio::process::Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .current_dir(crate_dir)
         .args(["build", "--release", "--target", "wasm32-wasip2", "--message-format=json-render-diagnostics"])
         .arg("--manifest-path")
         .arg(&manifest)

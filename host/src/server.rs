@@ -10,7 +10,7 @@ use axum::http::HeaderName;
 use crate::capabilities::{Publisher, Services, Terminals};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
-use crate::proxy::http::{router, AppState};
+use crate::proxy::http::{router, with_web, AppState};
 use crate::registry::Registry;
 use crate::runtime::Runtime;
 
@@ -64,6 +64,9 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
             config.listen
         );
     }
+    if config.demo_tokens && !config.listen.ip().is_loopback() && !insecure {
+        anyhow::bail!("refusing demo_tokens on {}: anyone could connect as any user (pass --insecure to allow)", config.listen);
+    }
     let host = build(&config).await?;
     let state = AppState {
         dispatcher: host.dispatcher.clone(),
@@ -78,7 +81,7 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
     } else {
         None
     };
-    let app = router(state, config.max_body.as_u64() as usize);
+    let app = with_web(router(state, config.max_body.as_u64() as usize), &config);
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -5,7 +5,7 @@ mod config;
 mod log;
 pub mod publish;
 mod terminal;
-mod terminal_output;
+pub mod terminal_output;
 
 use std::sync::Arc;
 
@@ -14,7 +14,6 @@ use crate::runtime::bindings::plughost::rpc::types;
 
 pub use publish::Publisher;
 pub use terminal::Terminals;
-pub use terminal_output::{message as terminal_message, CoalesceLimits, Coalescer, Outgoing};
 
 /// Clients the host functions talk through, shared by every call.
 #[derive(Default)]

@@ -177,11 +177,13 @@ impl Terminals {
     }
 
     /// Writes `data` to the session, in pieces the agent accepts.
-    pub(crate) async fn input(&self, plugin: &str, id: &str, data: &[u8]) -> Result<(), TerminalError> {
+    pub(crate) async fn input(&self, plugin: &str, id: &str, data: Vec<u8>) -> Result<(), TerminalError> {
         self.check(plugin, id)?;
         let mut client = self.client();
-        for piece in data.chunks(MAX_INPUT) {
-            let request = pb::InputRequest { session_id: id.to_string(), data: piece.to_vec() };
+        let data = bytes::Bytes::from(data);
+        for start in (0..data.len()).step_by(MAX_INPUT) {
+            let piece = data.slice(start..data.len().min(start + MAX_INPUT));
+            let request = pb::InputRequest { session_id: id.to_string(), data: piece };
             let result = call(CALL_TIMEOUT, client.input(with_deadline(request, CALL_TIMEOUT))).await;
             self.seen(id, result)?;
         }
@@ -362,7 +364,7 @@ impl Host for HostContext {
     }
 
     async fn input(&mut self, session_id: String, data: Vec<u8>) -> Result<(), TerminalError> {
-        let result = async { self.terminals()?.input(&self.plugin, &session_id, &data).await }.await;
+        let result = async { self.terminals()?.input(&self.plugin, &session_id, data).await }.await;
         self.log_terminal("input", &session_id, &result);
         result
     }
@@ -419,7 +421,7 @@ mod tests {
         );
         assert_eq!(t.owner("terminal", "s1").unwrap(), "42");
         assert!(matches!(t.owner("other", "s1"), Err(TerminalError::Denied(_))));
-        assert!(matches!(t.input("other", "s1", b"x").await, Err(TerminalError::Denied(_))));
+        assert!(matches!(t.input("other", "s1", b"x".to_vec()).await, Err(TerminalError::Denied(_))));
         assert!(matches!(t.owner("terminal", "nope"), Err(TerminalError::NotFound)));
     }
 
@@ -431,7 +433,7 @@ mod tests {
             "s1".into(),
             Session { owner: "42".into(), plugin: "p".into(), last_call: Instant::now(), unwatched_since: None, ended: false },
         );
-        let err = t.input("p", "s1", b"x").await.unwrap_err();
+        let err = t.input("p", "s1", b"x".to_vec()).await.unwrap_err();
         assert!(matches!(err, TerminalError::Unavailable(_)), "{err:?}");
     }
 }

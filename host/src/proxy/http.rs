@@ -50,6 +50,14 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .with_state(state)
 }
 
+/// Adds the browser terminal's `/terminal/` routes (see [`super::web`]) when configured.
+pub fn with_web(app: Router, config: &crate::config::Config) -> Router {
+    match super::web::router(config) {
+        Some(web) => app.merge(web),
+        None => app,
+    }
+}
+
 fn json_response(body: Vec<u8>) -> Response {
     ([(header::CONTENT_TYPE, "application/json")], body).into_response()
 }

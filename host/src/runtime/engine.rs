@@ -93,7 +93,7 @@ fn pooling_config(config: &RuntimeConfig, max_memory: u64) -> PoolingAllocationC
         .total_stacks(instances)
         .max_memory_size(max_memory as usize)
         // Keeping a little memory resident makes re-instantiation nearly free.
-        .linear_memory_keep_resident(1 << 20)
+        .linear_memory_keep_resident(config.keep_resident.as_u64() as usize)
         .table_keep_resident(1 << 16)
         .async_stack_keep_resident(1 << 16);
     pool

@@ -1,0 +1,88 @@
+//! In-process cost of one RPC: the echo plugin through dispatch and the runtime, against the
+//! same JSON work done natively. Run: `cargo bench -p plughost --bench runtime`
+//! (needs `make plugins` first for plugins/echo.wasm).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use plughost::config::Config;
+use plughost::dispatch::{next_request_id, RpcCall};
+use plughost::runtime::Conn;
+use serde::{Deserialize, Serialize};
+
+#[derive(Deserialize)]
+struct EchoParams {
+    session_id: String,
+    data: String,
+}
+
+#[derive(Serialize)]
+struct EchoReply {
+    session_id: String,
+    data: String,
+    echoed: bool,
+}
+
+/// What the echo plugin does, compiled natively: decode params, build and encode the reply.
+fn native_echo(params: &[u8]) -> Vec<u8> {
+    let p: EchoParams = serde_json::from_slice(params).expect("valid params");
+    serde_json::to_vec(&EchoReply { session_id: p.session_id, data: p.data, echoed: true }).expect("encodes")
+}
+
+fn conn(user: String) -> Conn {
+    Conn {
+        client: "9336a229-2400-4ebc-8c50-0a643d22e8a0".into(),
+        user,
+        transport: "websocket".into(),
+        protocol: "json".into(),
+        encoding: "json".into(),
+        meta: None,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let plugins = tempfile_dir();
+    std::fs::copy(root.join("plugins/echo.wasm"), plugins.join("echo.wasm")).expect("run `make plugins` first");
+    let mut config = Config::default();
+    config.plugins_dir = plugins.clone();
+    config.reload.watch = false;
+    if let Some(bytes) = std::env::var("BENCH_KEEP_RESIDENT").ok().and_then(|v| v.parse().ok()) {
+        config.runtime.keep_resident = bytesize::ByteSize::b(bytes);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let host = rt.block_on(plughost::server::build(&config)).unwrap();
+    let dispatcher = Arc::new(host.dispatcher);
+    let params = br#"{"session_id":"abc-123","data":"bHMgLWxhCg=="}"#.to_vec();
+
+    let mut group = c.benchmark_group("echo");
+    group.bench_function("native", |b| b.iter(|| native_echo(std::hint::black_box(&params))));
+    group.bench_function("plugin_one_user", |b| {
+        b.to_async(&rt).iter(|| {
+            let call = RpcCall { request_id: next_request_id(), conn: conn("user-1".into()), method: "echo".into(), params: params.clone() };
+            let d = dispatcher.clone();
+            async move { d.rpc(call).await.unwrap() }
+        })
+    });
+    let mut n = 0u64;
+    group.bench_function("plugin_10k_users", |b| {
+        b.to_async(&rt).iter(|| {
+            n = (n + 1) % 10_000;
+            let call = RpcCall { request_id: next_request_id(), conn: conn(format!("user-{n}")), method: "echo".into(), params: params.clone() };
+            let d = dispatcher.clone();
+            async move { d.rpc(call).await.unwrap() }
+        })
+    });
+    group.finish();
+    let _ = std::fs::remove_dir_all(plugins);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("plughost-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

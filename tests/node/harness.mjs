@@ -1,0 +1,491 @@
+// Test harness: a full stack on free loopback ports (the real Centrifugo, `plughost serve`
+// with chosen plugins), token minting, Centrifuge clients, and teardown that kills everything.
+//
+// Binaries: PLUGHOST_BIN (default <repo>/target/release/plughost) and CENTRIFUGO_BIN
+// (default <repo>/.tools/bin/centrifugo). A missing binary or plugin is an error, never a skip.
+// PLUGHOST_E2E_KEEP=1 keeps each stack's temp folder (configs and logs); PLUGHOST_E2E_VERBOSE=1
+// copies the processes' output to stderr.
+
+import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { accessSync, constants as fsConstants, existsSync, mkdirSync, createWriteStream } from 'node:fs';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+import { Centrifuge } from 'centrifuge';
+import WebSocket from 'ws';
+
+const execFileP = promisify(execFile);
+
+/** The repository root (this file is <repo>/tests/node/harness.mjs). */
+export const REPO = fileURLToPath(new URL('../../', import.meta.url));
+export const PLUGHOST_BIN = process.env.PLUGHOST_BIN || path.join(REPO, 'target', 'release', 'plughost');
+export const CENTRIFUGO_BIN = process.env.CENTRIFUGO_BIN || path.join(REPO, '.tools', 'bin', 'centrifugo');
+/** The terminal agent, started only for stacks with `terminalAgent: true`. */
+export const TERMINAL_AGENT_BIN =
+  process.env.TERMINAL_AGENT_BIN || path.join(REPO, 'target', 'release', 'terminal-agent');
+/** Folders searched for `<name>.wasm`: the example plugins, then the test fixtures. */
+export const PLUGIN_DIRS = [path.join(REPO, 'plugins'), path.join(REPO, 'tests', 'plugins')];
+/** Precompiled plugins are shared between stacks and runs (an ignored folder of the repo). */
+const CACHE_DIR = process.env.PLUGHOST_E2E_CACHE || path.join(REPO, '.cache', 'node-e2e');
+
+const KEEP = Boolean(process.env.PLUGHOST_E2E_KEEP);
+const VERBOSE = Boolean(process.env.PLUGHOST_E2E_VERBOSE);
+const READY_TIMEOUT_MS = 30_000;
+
+/** Throws (loudly, with what to do) unless both binaries exist and are executable. */
+export function requireBinaries() {
+  const missing = [];
+  for (const [name, file, hint] of [
+    ['plughost', PLUGHOST_BIN, 'cargo build --release -p plughost, or set PLUGHOST_BIN'],
+    ['centrifugo', CENTRIFUGO_BIN, 'install Centrifugo v6 into .tools/bin, or set CENTRIFUGO_BIN'],
+  ]) {
+    try {
+      accessSync(file, fsConstants.X_OK);
+    } catch {
+      missing.push(`${name} binary not found or not executable at ${file} (${hint})`);
+    }
+  }
+  if (missing.length) throw new Error(`end-to-end tests cannot run:\n  ${missing.join('\n  ')}`);
+}
+
+/** The path of plugin `<name>.wasm` (throws if it was not built). */
+export function pluginPath(name) {
+  for (const dir of PLUGIN_DIRS) {
+    const file = path.join(dir, `${name}.wasm`);
+    if (existsSync(file)) return file;
+  }
+  throw new Error(
+    `plugin ${name}.wasm not found in ${PLUGIN_DIRS.join(' or ')} (run \`make plugins test-plugins\`)`,
+  );
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago. */
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.unref();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rejects with `what` timed out after `ms`, unless `promise` settles first. */
+export function withTimeout(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** The environment for child processes, without variables that would override their config files. */
+function childEnv() {
+  const env = {};
+  for (const [key, value] of Object.entries(process.env)) {
+    if (key.startsWith('PLUGHOST_') || key.startsWith('CENTRIFUGO_')) continue;
+    env[key] = value;
+  }
+  return env;
+}
+
+// Every child process still running, so a crash or a signal never leaves one behind.
+const live = new Set();
+function killAllNow() {
+  for (const child of live) {
+    try {
+      child.kill('SIGKILL');
+    } catch {
+      // already gone
+    }
+  }
+}
+process.on('exit', killAllNow);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
+  process.once(signal, () => {
+    killAllNow();
+    process.exit(128 + (os.constants.signals[signal] ?? 1));
+  });
+}
+
+/** A child process whose output goes to a log file, with the last lines kept for error messages. */
+class Proc {
+  constructor(name, bin, args, { cwd, logFile }) {
+    this.name = name;
+    this.tail = [];
+    this.exited = null;
+    this.log = createWriteStream(logFile);
+    this.logFile = logFile;
+    this.child = spawn(bin, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    live.add(this.child);
+    this.exitPromise = new Promise((resolve) => {
+      this.child.on('exit', (code, signal) => {
+        live.delete(this.child);
+        this.exited = { code, signal };
+        resolve(this.exited);
+      });
+      this.child.on('error', (error) => {
+        live.delete(this.child);
+        this.exited = { error };
+        resolve(this.exited);
+      });
+    });
+    const onData = (chunk) => {
+      this.log.write(chunk);
+      if (VERBOSE) process.stderr.write(`[${name}] ${chunk}`);
+      for (const line of chunk.toString().split('\n')) {
+        if (!line) continue;
+        this.tail.push(line);
+        if (this.tail.length > 40) this.tail.shift();
+      }
+    };
+    this.child.stdout.on('data', onData);
+    this.child.stderr.on('data', onData);
+    // A stack a test forgot to stop must not keep the test process alive: when nothing else
+    // is left to do the process exits, and its 'exit' handler kills the children.
+    this.child.unref();
+    this.child.stdout.unref();
+    this.child.stderr.unref();
+  }
+
+  describe() {
+    const state = this.exited ? `exited ${JSON.stringify(this.exited)}` : `running (pid ${this.child.pid})`;
+    return `${this.name} ${state}; log ${this.logFile}; last lines:\n    ${this.tail.join('\n    ')}`;
+  }
+
+  /** SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  async stop(graceMs = 3000) {
+    if (!this.exited) {
+      this.child.ref(); // keep the process alive until the child is gone
+      this.child.kill('SIGTERM');
+      const exited = await Promise.race([this.exitPromise, sleep(graceMs).then(() => null)]);
+      if (!exited) {
+        this.child.kill('SIGKILL');
+        await this.exitPromise;
+      }
+    }
+    await new Promise((resolve) => this.log.end(resolve));
+  }
+}
+
+/** Polls `check` (an async function returning truthy when ready) until it succeeds. */
+async function waitUntil(check, what, procs, timeoutMs = READY_TIMEOUT_MS) {
+  const started = Date.now();
+  let lastError;
+  while (Date.now() - started < timeoutMs) {
+    for (const p of procs) {
+      if (p.exited) throw new Error(`${what}: ${p.name} exited during startup\n  ${p.describe()}`);
+    }
+    try {
+      if (await check()) return;
+    } catch (error) {
+      lastError = error;
+    }
+    await sleep(50);
+  }
+  throw new Error(
+    `${what}: not ready after ${timeoutMs} ms (${lastError?.message ?? 'no answer'})\n  ${procs.map((p) => p.describe()).join('\n  ')}`,
+  );
+}
+
+/** An async queue of a subscription's publications. */
+export class Inbox {
+  constructor(sub) {
+    this.items = [];
+    this.waiters = [];
+    sub.on('publication', (ctx) => {
+      const waiter = this.waiters.shift();
+      if (waiter) waiter(ctx);
+      else this.items.push(ctx);
+    });
+  }
+
+  /** The next publication's context (`ctx.data` is the payload). */
+  next(timeoutMs = 5000) {
+    if (this.items.length) return Promise.resolve(this.items.shift());
+    let resolveFn;
+    const promise = new Promise((resolve) => {
+      resolveFn = resolve;
+      this.waiters.push(resolve);
+    });
+    return withTimeout(promise, timeoutMs, 'waiting for a publication').catch((error) => {
+      this.waiters = this.waiters.filter((w) => w !== resolveFn);
+      throw error;
+    });
+  }
+
+  /** How many publications arrived and were not taken with next(). */
+  get pending() {
+    return this.items.length;
+  }
+}
+
+/**
+ * Starts Centrifugo and `plughost serve` for `plugins`, a map from plugin name to its
+ * manifest text (or null for none), and waits until both answer.
+ *
+ * Options: `apiUrl` (what the host uses as Centrifugo's API, default the real one),
+ * `apiTimeout` (default "2s"), `deadline` (host default, "5s"), `centrifugo` (false: host
+ * only), `extraHostToml` (appended to host.toml), `hostTomlTop` (top-level host.toml lines),
+ * `terminalAgent` (true: also start terminal-agent and set the host's terminal_endpoint).
+ */
+export async function startStack(plugins, options = {}) {
+  requireBinaries();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'plughost-e2e-'));
+  const stack = new Stack(dir);
+  try {
+    await stack.start(plugins, options);
+    return stack;
+  } catch (error) {
+    await stack.stop({ keep: true });
+    error.message += `\n  (stack files kept in ${dir})`;
+    throw error;
+  }
+}
+
+export class Stack {
+  constructor(dir) {
+    this.dir = dir;
+    this.procs = [];
+    this.clients = new Set();
+  }
+
+  async start(plugins, options) {
+    const pluginsDir = path.join(this.dir, 'plugins');
+    mkdirSync(pluginsDir);
+    for (const [name, manifest] of Object.entries(plugins)) {
+      await copyFile(pluginPath(name), path.join(pluginsDir, `${name}.wasm`));
+      if (manifest) await writeFile(path.join(pluginsDir, `${name}.toml`), manifest);
+    }
+    mkdirSync(CACHE_DIR, { recursive: true });
+
+    this.hostPort = await freePort();
+    this.centrifugoPort = await freePort();
+    this.secret = randomBytes(16).toString('hex');
+    this.apiKey = randomBytes(16).toString('hex');
+    this.tokenSecret = randomBytes(24).toString('hex');
+    this.hostUrl = `http://127.0.0.1:${this.hostPort}`;
+    this.centrifugoUrl = `http://127.0.0.1:${this.centrifugoPort}`;
+    this.wsUrl = `ws://127.0.0.1:${this.centrifugoPort}/connection/websocket`;
+    this.apiUrl = `${this.centrifugoUrl}/api`;
+    this.hostApiUrl = options.apiUrl ?? this.apiUrl;
+    this.apiTimeout = options.apiTimeout ?? '2s';
+
+    if (options.terminalAgent) this.terminalPort = await freePort();
+    this.hostToml = path.join(this.dir, 'host.toml');
+    await writeFile(
+      this.hostToml,
+      [
+        `listen = "127.0.0.1:${this.hostPort}"`,
+        `plugins_dir = ${JSON.stringify(pluginsDir)}`,
+        `cache_dir = ${JSON.stringify(CACHE_DIR)}`,
+        `proxy_secret = "${this.secret}"`,
+        `shutdown_grace = "1s"`,
+        ...(options.terminalAgent ? [`terminal_endpoint = "http://127.0.0.1:${this.terminalPort}"`] : []),
+        options.hostTomlTop ?? '',
+        '',
+        '[limits]',
+        `deadline = "${options.deadline ?? '5s'}"`,
+        '',
+        '[centrifugo]',
+        `api_url = ${JSON.stringify(this.hostApiUrl)}`,
+        `api_key = "${this.apiKey}"`,
+        `token_secret = "${this.tokenSecret}"`,
+        `api_timeout = "${this.apiTimeout}"`,
+        `port = ${this.centrifugoPort}`,
+        '',
+        options.extraHostToml ?? '',
+      ].join('\n'),
+    );
+
+    const started = [];
+    if (options.terminalAgent) {
+      try {
+        accessSync(TERMINAL_AGENT_BIN, fsConstants.X_OK);
+      } catch {
+        throw new Error(`terminal-agent binary not found at ${TERMINAL_AGENT_BIN} (cargo build --release -p terminal-agent)`);
+      }
+      const agent = new Proc('terminal-agent', TERMINAL_AGENT_BIN, ['--listen', `127.0.0.1:${this.terminalPort}`], {
+        cwd: this.dir,
+        logFile: path.join(this.dir, 'terminal-agent.log'),
+      });
+      this.procs.push(agent);
+      started.push([
+        agent,
+        () =>
+          new Promise((resolve) => {
+            const socket = net.connect(this.terminalPort, '127.0.0.1', () => {
+              socket.destroy();
+              resolve(true);
+            });
+            socket.on('error', () => resolve(false));
+          }),
+      ]);
+    }
+    if (options.centrifugo !== false) {
+      // The config exactly as plughost generates it, kept for checkconfig ...
+      this.generatedConfig = path.join(this.dir, 'centrifugo.generated.json');
+      const { stdout } = await this.plughost(['centrifugo-config']);
+      await writeFile(this.generatedConfig, stdout);
+      // ... and the one we run, which only adds settings that keep the test machine quiet.
+      const config = JSON.parse(stdout);
+      config.usage_stats = { ...(config.usage_stats ?? {}), disabled: true };
+      config.log = { ...(config.log ?? {}), level: VERBOSE ? 'debug' : 'info' };
+      this.centrifugoConfig = JSON.parse(JSON.stringify(config));
+      this.centrifugoConfigFile = path.join(this.dir, 'centrifugo.json');
+      await writeFile(this.centrifugoConfigFile, JSON.stringify(config, null, 2));
+      const centrifugo = new Proc('centrifugo', CENTRIFUGO_BIN, ['--config', this.centrifugoConfigFile], {
+        cwd: this.dir,
+        logFile: path.join(this.dir, 'centrifugo.log'),
+      });
+      this.procs.push(centrifugo);
+      started.push([centrifugo, () => this.api('info', {}).then(() => true)]);
+    }
+    const host = new Proc('plughost', PLUGHOST_BIN, ['--config', this.hostToml, 'serve'], {
+      cwd: this.dir,
+      logFile: path.join(this.dir, 'plughost.log'),
+    });
+    this.procs.push(host);
+    this.host = host;
+    started.push([
+      host,
+      async () => {
+        const res = await fetch(`${this.hostUrl}/healthz`);
+        return res.status === 200 && (await res.text()).trim() === 'ok';
+      },
+    ]);
+    await Promise.all(started.map(([proc, check]) => waitUntil(check, `${proc.name} readiness`, this.procs)));
+  }
+
+  /** Runs `plughost --config host.toml ARGS...` and returns {stdout, stderr}. */
+  plughost(args) {
+    return execFileP(PLUGHOST_BIN, ['--config', this.hostToml, ...args], {
+      env: childEnv(),
+      cwd: this.dir,
+      timeout: 60_000,
+    });
+  }
+
+  /** An HS256 connection token for `user` (or a subscription token with `channel`). */
+  async token(user, { ttl = '1h', channel } = {}) {
+    const args = ['token', '--user', String(user), '--ttl', ttl];
+    if (channel) args.push('--channel', channel);
+    const { stdout } = await this.plughost(args);
+    return stdout.trim();
+  }
+
+  /** Calls Centrifugo's server API; returns `result` and throws on an `error` reply. */
+  async api(command, body) {
+    const res = await fetch(`${this.apiUrl}/${command}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', 'X-API-Key': this.apiKey },
+      body: JSON.stringify(body),
+    });
+    if (res.status !== 200) throw new Error(`Centrifugo API ${command}: HTTP ${res.status}`);
+    const reply = await res.json();
+    if (reply.error) throw Object.assign(new Error(`Centrifugo API ${command}: ${JSON.stringify(reply.error)}`), reply.error);
+    return reply.result ?? {};
+  }
+
+  /** A raw POST to the host (`/centrifugo/rpc` etc.), with the secret unless `headers` replace it. */
+  async post(pathname, body, { headers } = {}) {
+    const res = await fetch(`${this.hostUrl}${pathname}`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/json',
+        ...(headers ?? { 'X-Plughost-Secret': this.secret }),
+      },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+    const text = await res.text();
+    let json;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.status, text, json };
+  }
+
+  /**
+   * A connected Centrifuge client for `user` (a token is minted), or with `{token}`.
+   * Rejects if the connection does not reach the connected state.
+   */
+  async connect(user, { token, timeout = 10_000, ...options } = {}) {
+    const client = new Centrifuge(this.wsUrl, {
+      websocket: WebSocket,
+      token: token ?? (await this.token(user)),
+      timeout,
+      minReconnectDelay: 100,
+      maxReconnectDelay: 1000,
+      ...options,
+    });
+    this.clients.add(client);
+    let disconnectReason;
+    client.on('disconnected', (ctx) => {
+      disconnectReason = ctx;
+    });
+    client.connect();
+    try {
+      await client.ready(10_000);
+    } catch (error) {
+      client.disconnect();
+      throw new Error(`client for ${user} did not connect: ${JSON.stringify(error)} ${JSON.stringify(disconnectReason ?? {})}`);
+    }
+    return client;
+  }
+
+  /**
+   * Subscribes `client` to `channel` and waits for the outcome: resolves `{sub, inbox}` once
+   * subscribed, rejects with `{code, reason}` (from the `unsubscribed` event) if refused.
+   */
+  async subscribe(client, channel, options = {}) {
+    const sub = client.newSubscription(channel, options);
+    const inbox = new Inbox(sub);
+    const refused = new Promise((_, reject) => {
+      sub.on('unsubscribed', (ctx) => reject(Object.assign(new Error(`subscription to ${channel} refused: ${ctx.code} ${ctx.reason}`), ctx)));
+    });
+    refused.catch(() => {});
+    const subscribed = new Promise((resolve) => sub.on('subscribed', resolve));
+    sub.subscribe();
+    try {
+      await withTimeout(Promise.race([subscribed, refused]), 10_000, `subscribing to ${channel}`);
+    } catch (error) {
+      client.removeSubscription(sub);
+      throw error;
+    }
+    return { sub, inbox };
+  }
+
+  /** Disconnects every client, stops both processes, and removes the temp folder. */
+  async stop({ keep = KEEP } = {}) {
+    for (const client of this.clients) {
+      try {
+        client.disconnect();
+      } catch {
+        // ignore
+      }
+    }
+    this.clients.clear();
+    const crashed = this.procs.filter((p) => p.exited && p.exited.signal == null && p.exited.code !== 0);
+    await Promise.all(this.procs.map((p) => p.stop()));
+    if (crashed.length) {
+      process.stderr.write(`stack ${this.dir}: process exited early:\n  ${crashed.map((p) => p.describe()).join('\n  ')}\n`);
+    }
+    if (!keep && !crashed.length) await rm(this.dir, { recursive: true, force: true });
+  }
+
+  /** The host's log so far (for assertions on what it logged). */
+  hostLog() {
+    return readFile(this.host.logFile, 'utf8');
+  }
+}
