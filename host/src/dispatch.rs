@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::errors::{codes, RpcError};
+use crate::metrics::{metrics, UNKNOWN_METHOD};
 use crate::registry::Registry;
 use crate::runtime::{CallFailure, Conn};
 
@@ -66,8 +67,10 @@ impl Dispatcher {
 
     /// Runs an RPC; the reply bytes are the plugin's result.
     pub async fn rpc(&self, call: RpcCall) -> Result<Vec<u8>, RpcError> {
+        let started = std::time::Instant::now();
         let table = self.registry.table();
         let Some(plugin) = table.method(&call.method) else {
+            metrics().rpc(UNKNOWN_METHOD, started.elapsed(), Some(codes::METHOD_NOT_FOUND));
             return Err(RpcError::method_not_found(&call.method));
         };
         let runtime = self.registry.runtime();
@@ -75,7 +78,15 @@ impl Dispatcher {
         if result.as_ref().is_err_and(CallFailure::is_fault) {
             self.registry.judge(plugin);
         }
-        result.map_err(|failure| report(&call.request_id, &plugin.name, &call.method, &call.conn.user, failure))
+        let result =
+            result.map_err(|failure| report(&call.request_id, &plugin.name, &call.method, &call.conn.user, failure));
+        metrics().rpc(&call.method, started.elapsed(), result.as_ref().err().map(|e| e.code));
+        result
+    }
+
+    /// Records a request a front end could not decode (it never reached a plugin).
+    pub fn rejected(&self, error: &RpcError) {
+        metrics().rpc(UNKNOWN_METHOD, std::time::Duration::ZERO, Some(error.code));
     }
 
     /// Asks the plugin owning the channel's namespace whether the subscription is allowed.

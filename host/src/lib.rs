@@ -13,6 +13,7 @@ pub mod dev;
 pub mod dispatch;
 pub mod errors;
 pub mod manifest;
+pub mod metrics;
 pub mod proxy;
 pub mod registry;
 pub mod reload;

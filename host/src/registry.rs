@@ -17,6 +17,7 @@ use serde::Serialize;
 use crate::capabilities::Services;
 use crate::config::{Limits, ReloadConfig};
 use crate::manifest::Manifest;
+use crate::metrics::{metrics, RollbackLabels};
 use crate::runtime::{plugin_name, sha256_hex, LoadedPlugin, Runtime};
 
 /// An immutable snapshot of what is loaded.
@@ -319,6 +320,7 @@ impl Registry {
                 h.previous = Some(old);
             }
         });
+        metrics().reload(&name, true);
         let methods: Vec<&str> = loaded.info.methods.iter().map(|m| m.name.as_str()).collect();
         tracing::info!(
             plugin = %loaded.name,
@@ -363,6 +365,10 @@ impl Registry {
             h.retired.insert(current.sha256.clone());
             h.last_rollback = Some(record.clone());
         });
+        metrics()
+            .rollbacks
+            .get_or_create(&RollbackLabels { plugin: name.to_string(), automatic: automatic.to_string() })
+            .inc();
         tracing::warn!(
             plugin = %name,
             from = short(&record.from_sha256),
@@ -429,6 +435,7 @@ impl Registry {
 
     fn refuse(&self, name: &str, file: &Path, sha256: &str, reason: String) -> String {
         tracing::error!(file = %file.display(), %reason, "plugin refused");
+        metrics().reload(name, false);
         let refusal = Refusal { file: file.to_path_buf(), sha256: sha256.to_string(), reason: reason.clone(), at: SystemTime::now() };
         self.with_history(name, |h| h.last_refusal = Some(refusal));
         reason

@@ -217,3 +217,32 @@ fn base64_decode(text: &str) -> Vec<u8> {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.decode(text).unwrap()
 }
+
+#[tokio::test]
+async fn metrics_count_a_known_sequence_exactly() {
+    let (_dir, host) = examples().await;
+    for i in 0..3 {
+        host.rpc("echo", json!({"session_id": format!("s{i}"), "data": "d"}), "u").await.unwrap();
+    }
+    host.rpc("echo", json!({"session_id": "s"}), "u").await.unwrap();
+    host.rpc("no.such", json!({}), "u").await.unwrap();
+    host.rpc("nor.this", json!({}), "u").await.unwrap();
+    host.rpc_raw("{not json").await.unwrap();
+    host.rpc("whoami.fail", json!({"code": 1234, "message": "m"}), "u").await.unwrap();
+    let text = client().get(host.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+    };
+    assert_eq!(value(r#"plughost_rpc_calls_total{method="echo"}"#), 4.0);
+    assert_eq!(value(r#"plughost_rpc_errors_total{method="echo",code="103"}"#), 1.0);
+    assert_eq!(value(r#"plughost_rpc_duration_seconds_count{method="echo"}"#), 4.0);
+    assert_eq!(value(r#"plughost_rpc_calls_total{method="(unknown)"}"#), 3.0);
+    assert_eq!(value(r#"plughost_rpc_errors_total{method="(unknown)",code="102"}"#), 2.0);
+    assert_eq!(value(r#"plughost_rpc_errors_total{method="(unknown)",code="100"}"#), 1.0);
+    assert_eq!(value(r#"plughost_rpc_errors_total{method="whoami.fail",code="1234"}"#), 1.0);
+    assert_eq!(value(r#"plughost_reloads_total{plugin="echo",outcome="loaded"}"#), 1.0);
+    assert_eq!(value(r#"plughost_instances_in_use{plugin="whoami"}"#), 0.0);
+    assert!(!text.contains("no.such"), "client-invented names must not become series");
+}

@@ -200,6 +200,19 @@ impl HostContext {
     }
 
     fn log_publish(&self, what: &str, channels: &[&str], result: &Result<impl Sized, PublishError>) {
+        let outcome = match result {
+            Ok(_) => "ok",
+            Err(PublishError::UnknownChannel) => "unknown_channel",
+            Err(PublishError::Denied(_)) => "denied",
+            Err(PublishError::Unauthorized) => "unauthorized",
+            Err(PublishError::Unavailable(_)) => "unavailable",
+            Err(PublishError::Timeout) => "timeout",
+            Err(PublishError::BadRequest(_)) => "bad_request",
+        };
+        crate::metrics::metrics()
+            .publishes
+            .get_or_create(&crate::metrics::PublishLabels { outcome: outcome.into() })
+            .inc();
         match result {
             Ok(_) => tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, ?channels, "{what}"),
             Err(e) => tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, ?channels, error = ?e, "{what} failed"),

@@ -44,6 +44,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(proxy)
         .route("/healthz", get(healthz))
         .route("/plugins", get(plugins))
+        .route("/metrics", get(metrics))
         .route("/admin/plugins/{name}/rollback", post(admin_rollback))
         .route("/admin/plugins/{name}/pin", post(admin_pin).delete(admin_unpin))
         .layer(DefaultBodyLimit::max(max_body))
@@ -79,7 +80,10 @@ async fn require_secret(State(state): State<AppState>, request: Request, next: N
 async fn rpc(State(state): State<AppState>, body: Bytes) -> Response {
     let (call, encoding) = match wire::decode_rpc(&body) {
         Ok(decoded) => decoded,
-        Err(error) => return json_response(wire::encode_error(&error)),
+        Err(error) => {
+            state.dispatcher.rejected(&error);
+            return json_response(wire::encode_error(&error));
+        }
     };
     let request_id = call.request_id.clone();
     match state.dispatcher.rpc(call).await {
@@ -102,6 +106,12 @@ async fn subscribe(State(state): State<AppState>, body: Bytes) -> Response {
 
 async fn healthz() -> &'static str {
     "ok\n"
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(State(state): State<AppState>) -> Response {
+    let text = crate::metrics::metrics().render(&state.dispatcher.registry().table());
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], text).into_response()
 }
 
 /// `GET /plugins`: each plugin's current and previous version, pin, last refusal and rollback.

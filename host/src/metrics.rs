@@ -1,0 +1,155 @@
+//! Prometheus metrics, served at `GET /metrics`: calls, errors by code, latency per method,
+//! queue wait and instances per plugin, reloads, rollbacks, publishes.
+//!
+//! Label values come from loaded plugins only (method names a client invents are counted
+//! as `(unknown)`), so a client cannot grow the series without bound.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::registry::MethodTable;
+
+/// Method label used for calls to methods no plugin serves, and for undecodable requests.
+pub const UNKNOWN_METHOD: &str = "(unknown)";
+
+/// Labels of per-method series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct MethodLabels {
+    /// Method name, or `(unknown)`.
+    pub method: String,
+}
+
+/// Labels of the error counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// Method name, or `(unknown)`.
+    pub method: String,
+    /// The error code the client got.
+    pub code: u32,
+}
+
+/// Labels of per-plugin series.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PluginLabels {
+    /// Plugin name.
+    pub plugin: String,
+}
+
+/// Labels of the reload counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    /// Plugin name.
+    pub plugin: String,
+    /// `loaded` or `refused`.
+    pub outcome: String,
+}
+
+/// Labels of the rollback counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RollbackLabels {
+    /// Plugin name.
+    pub plugin: String,
+    /// `true` when the host decided, `false` for an operator.
+    pub automatic: String,
+}
+
+/// Labels of the publish counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct PublishLabels {
+    /// `ok`, or the error kind (`denied`, `unavailable`, `timeout`, ...).
+    pub outcome: String,
+}
+
+/// Every metric of the process.
+pub struct Metrics {
+    registry: Registry,
+    /// RPC calls by method.
+    pub calls: Family<MethodLabels, Counter>,
+    /// RPC errors by method and code.
+    pub errors: Family<ErrorLabels, Counter>,
+    /// RPC latency by method, seconds.
+    pub latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    /// Time calls waited for a free instance, seconds.
+    pub queue_wait: Family<PluginLabels, Histogram, fn() -> Histogram>,
+    /// Instances running now, per plugin (filled in at scrape time).
+    pub instances: Family<PluginLabels, Gauge>,
+    /// Plugin files loaded or refused.
+    pub reloads: Family<ReloadLabels, Counter>,
+    /// Rollbacks.
+    pub rollbacks: Family<RollbackLabels, Counter>,
+    /// Publishes (and broadcasts) by outcome.
+    pub publishes: Family<PublishLabels, Counter>,
+}
+
+fn latency_histogram() -> Histogram {
+    // 10 us .. ~10 s.
+    Histogram::new(exponential_buckets(0.00001, 2.5, 16))
+}
+
+impl Metrics {
+    fn new() -> Self {
+        let mut registry = Registry::with_prefix("plughost");
+        let metrics = Self {
+            calls: Family::default(),
+            errors: Family::default(),
+            latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            queue_wait: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            instances: Family::default(),
+            reloads: Family::default(),
+            rollbacks: Family::default(),
+            publishes: Family::default(),
+            registry: Registry::default(),
+        };
+        registry.register("rpc_calls", "RPC calls by method", metrics.calls.clone());
+        registry.register("rpc_errors", "RPC error replies by method and code", metrics.errors.clone());
+        registry.register("rpc_duration_seconds", "RPC latency by method", metrics.latency.clone());
+        registry.register("queue_wait_seconds", "Time calls waited for a free plugin instance", metrics.queue_wait.clone());
+        registry.register("instances_in_use", "Plugin instances running now", metrics.instances.clone());
+        registry.register("reloads", "Plugin files loaded or refused", metrics.reloads.clone());
+        registry.register("rollbacks", "Plugin rollbacks", metrics.rollbacks.clone());
+        registry.register("publishes", "Publishes through Centrifugo's server API by outcome", metrics.publishes.clone());
+        Self { registry, ..metrics }
+    }
+
+    /// Records one finished RPC (`method` must be a served method or [`UNKNOWN_METHOD`]).
+    pub fn rpc(&self, method: &str, elapsed: Duration, error_code: Option<u32>) {
+        let labels = MethodLabels { method: method.to_string() };
+        self.calls.get_or_create(&labels).inc();
+        self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        if let Some(code) = error_code {
+            self.errors.get_or_create(&ErrorLabels { method: labels.method, code }).inc();
+        }
+    }
+
+    /// Records a load attempt of `plugin`.
+    pub fn reload(&self, plugin: &str, loaded: bool) {
+        let outcome = if loaded { "loaded" } else { "refused" };
+        self.reloads.get_or_create(&ReloadLabels { plugin: plugin.to_string(), outcome: outcome.into() }).inc();
+    }
+
+    /// The text exposition, with per-plugin gauges taken from `table` now.
+    pub fn render(&self, table: &MethodTable) -> String {
+        self.instances.clear();
+        for plugin in table.plugins().values() {
+            self.instances.get_or_create(&PluginLabels { plugin: plugin.name.clone() }).set(plugin.instances_in_use() as i64);
+        }
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// The process's metrics.
+pub fn metrics() -> &'static Metrics {
+    static METRICS: OnceLock<Metrics> = OnceLock::new();
+    METRICS.get_or_init(Metrics::new)
+}
