@@ -78,9 +78,39 @@ tests/node/node_modules/.package-lock.json: tests/node/package-lock.json
 
 node-deps: tests/node/node_modules/.package-lock.json
 
-run: plugins host centrifugo
+run: plugins host centrifugo web
 	./scripts/run.sh
 
-test: plugins test-plugins host centrifugo node-deps
+test: system-deps plugins test-plugins host centrifugo node-deps web
 	$(CARGO) test --release --workspace
 	cd tests/node && node --test --test-concurrency=1
+
+# ---------------------------------------------------------------------------
+# Browser terminal (web/) and what its browser test needs
+#
+#   make web          bundles web/src with esbuild into web/dist/ (git-ignored); plughost serves
+#                     it at /terminal/ when web_dir = "web/dist" (scripts/run.sh sets it)
+#   make system-deps  installs Debian's chromium when /usr/bin/chromium is missing
+# ---------------------------------------------------------------------------
+
+.PHONY: web system-deps
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && npm ci --no-audit --no-fund
+
+web: web/node_modules/.package-lock.json
+	cd web && node build.mjs
+
+# Debian packages the tests start themselves: chromium (browser test), redis-server (multi-node).
+system-deps:
+	@missing=""; \
+	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+	@test -x /usr/bin/chromium || { echo "chromium is still missing at /usr/bin/chromium" >&2; exit 1; }
+	@command -v redis-server >/dev/null || { echo "redis-server is still missing" >&2; exit 1; }

@@ -32,6 +32,9 @@ plugins_dir = "plugins"
 proxy_secret = "$PROXY_SECRET"
 admin_secret = "$ADMIN_SECRET"
 terminal_endpoint = "http://127.0.0.1:$TERMINAL_PORT"
+# The browser terminal at /terminal/, with demo tokens (any user id; loopback only).
+web_dir = "web/dist"
+demo_tokens = true
 
 [centrifugo]
 api_url = "http://127.0.0.1:$CENTRIFUGO_PORT/api"
@@ -39,6 +42,11 @@ api_key = "$API_KEY"
 token_secret = "$TOKEN_SECRET"
 port = $CENTRIFUGO_PORT
 TOML
+
+# The page is bundled by npm; build it once if `make web` has not run yet.
+if [ ! -f web/dist/index.html ]; then
+  make web || echo "warning: could not build the browser terminal (make web); /terminal/ will be empty" >&2
+fi
 
 "$PLUGHOST" centrifugo-config --config "$STATE/host.toml" > "$STATE/centrifugo.json"
 "$CENTRIFUGO" checkconfig --config "$STATE/centrifugo.json" >/dev/null
@@ -68,6 +76,7 @@ done
 cat <<MSG
 
 plughost      http://127.0.0.1:$HOST_PORT   (/centrifugo/rpc, /plugins, /healthz)
+Terminal      http://127.0.0.1:$HOST_PORT/terminal/   (a browser shell; ?user=NAME picks the demo user)
 Centrifugo    ws://127.0.0.1:$CENTRIFUGO_PORT/connection/websocket   (logs: $STATE/centrifugo.log)
 A token:      $PLUGHOST token --config $STATE/host.toml --user 42
 Direct call:  curl -s -H 'X-Plughost-Secret: $PROXY_SECRET' -d '{"user":"42","method":"echo","data":{"session_id":"abc-123","data":"aGk="}}' http://127.0.0.1:$HOST_PORT/centrifugo/rpc

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::config::Config;
+use crate::config::{ApiTransport, Config};
 
 /// The seed's namespaces with their history settings: (name, history ttl).
 const SEED_NAMESPACES: &[(&str, &str)] = &[("terminal", "60s"), ("user", "300s"), ("notifications", "300s")];
@@ -67,6 +67,7 @@ pub fn centrifugo_config(config: &Config, subscribe_namespaces: &BTreeSet<String
             "concurrency": 64,
         },
         "http_api": { "key": config.centrifugo.api_key },
+        "grpc_api": grpc_api(config),
         "rpc": {
             "proxy": {
                 "endpoint": format!("{base}/centrifugo/rpc"),
@@ -94,6 +95,49 @@ pub fn centrifugo_config(config: &Config, subscribe_namespaces: &BTreeSet<String
             "namespaces": namespaces,
         },
     })
+}
+
+/// Centrifugo's gRPC server API, enabled when the host publishes through it (`api = "grpc"`),
+/// on the port of `grpc_api_url` with the same key as the HTTP API.
+fn grpc_api(config: &Config) -> Value {
+    if config.centrifugo.api != ApiTransport::Grpc {
+        return json!({ "enabled": false });
+    }
+    let uri = config.centrifugo.grpc_api_url.parse::<axum::http::Uri>().ok();
+    let port = uri.as_ref().and_then(|u| u.port_u16()).unwrap_or(10000);
+    let address = match uri.as_ref().and_then(|u| u.host()) {
+        Some("localhost") | None => "127.0.0.1".to_string(),
+        Some(host) => host.trim_start_matches('[').trim_end_matches(']').to_string(),
+    };
+    json!({ "enabled": true, "address": address, "port": port, "key": config.centrifugo.api_key })
+}
+
+/// Points the rpc and subscribe proxies of a config made by [`centrifugo_config`] at the
+/// host's gRPC front end (`grpc_listen`) instead of its HTTP one: endpoint
+/// `grpc://127.0.0.1:PORT`, the proxy secret as per-call credentials, gzip compression.
+pub fn use_grpc_proxy(generated: &mut Value, config: &Config) -> anyhow::Result<()> {
+    let Some(addr) = config.grpc_listen else {
+        anyhow::bail!("a gRPC proxy config needs grpc_listen (--grpc-listen or PLUGHOST_GRPC_LISTEN)");
+    };
+    // Centrifugo cannot dial 0.0.0.0: an unspecified listen address means "this machine".
+    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
+    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
+    let endpoint = format!("grpc://{host}:{}", addr.port());
+    let mut grpc = json!({ "compression": true });
+    if let Some(secret) = config.proxy_secret.as_deref().filter(|s| !s.is_empty()) {
+        grpc["credentials_key"] = crate::proxy::grpc::secret_metadata_key(&config.proxy_secret_header).as_str().into();
+        grpc["credentials_value"] = secret.into();
+    }
+    for pointer in ["/rpc/proxy", "/channel/proxy/subscribe"] {
+        let Some(Value::Object(proxy)) = generated.pointer_mut(pointer) else {
+            anyhow::bail!("generated config has no {pointer}");
+        };
+        proxy.insert("endpoint".into(), endpoint.clone().into());
+        // Static headers only apply to HTTP proxies; over gRPC the secret is a credential.
+        proxy.remove("http");
+        proxy.insert("grpc".into(), grpc.clone());
+    }
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -143,5 +187,30 @@ mod tests {
         assert_eq!(c["rpc"]["proxy"]["http"]["static_headers"]["X-Plughost-Secret"], "p");
         let user = c["channel"]["namespaces"].as_array().unwrap().iter().find(|n| n["name"] == "user").unwrap();
         assert_eq!(user["subscribe_proxy_enabled"], true);
+        assert_eq!(c["grpc_api"]["enabled"], false);
+    }
+
+    #[test]
+    fn grpc_proxy_and_grpc_api() {
+        let mut config = Config {
+            proxy_secret: Some("p".into()),
+            grpc_listen: Some("0.0.0.0:9090".parse().unwrap()),
+            ..Default::default()
+        };
+        config.centrifugo.api = ApiTransport::Grpc;
+        config.centrifugo.api_key = "k".into();
+        config.centrifugo.grpc_api_url = "http://127.0.0.1:10001".into();
+        let mut c = centrifugo_config(&config, &BTreeSet::new(), Duration::from_secs(5));
+        use_grpc_proxy(&mut c, &config).unwrap();
+        for proxy in [&c["rpc"]["proxy"], &c["channel"]["proxy"]["subscribe"]] {
+            assert_eq!(proxy["endpoint"], "grpc://127.0.0.1:9090");
+            assert_eq!(proxy["grpc"]["credentials_key"], "x-plughost-secret");
+            assert_eq!(proxy["grpc"]["credentials_value"], "p");
+            assert_eq!(proxy["grpc"]["compression"], true);
+            assert!(proxy.get("http").is_none());
+        }
+        assert_eq!(c["grpc_api"], json!({"enabled": true, "address": "127.0.0.1", "port": 10001, "key": "k"}));
+        config.grpc_listen = None;
+        assert!(use_grpc_proxy(&mut c, &config).is_err());
     }
 }

@@ -38,6 +38,9 @@ pub enum Command {
         /// Address of the HTTP endpoint, e.g. 127.0.0.1:8080.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Also serve Centrifugo's gRPC proxy here (Centrifugo endpoint `grpc://ADDR`).
+        #[arg(long, value_name = "ADDR")]
+        grpc_listen: Option<std::net::SocketAddr>,
         /// Listen on a non-loopback address without a proxy secret.
         #[arg(long)]
         insecure: bool,
@@ -80,6 +83,24 @@ pub enum Command {
         /// Address the host listens on (the proxy endpoints point there).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Point the rpc and subscribe proxies at the host's gRPC front end (`grpc_listen`).
+        #[arg(long)]
+        grpc: bool,
+        /// Address of the host's gRPC front end (overrides grpc_listen).
+        #[arg(long, value_name = "ADDR")]
+        grpc_listen: Option<std::net::SocketAddr>,
+    },
+    /// Generate a typed client (TypeScript, Go or Python) from the plugins' method schemas.
+    Codegen {
+        /// Target language.
+        #[arg(long, value_enum)]
+        lang: crate::codegen::Lang,
+        /// Folder the generated files are written to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Folder of plugins.
+        #[arg(long)]
+        plugins: Option<PathBuf>,
     },
     /// Mint an HS256 connection token (or, with --channel, subscription tokens, one per line).
     Token {
@@ -107,12 +128,15 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
 /// Runs the parsed command; the exit code is the process's.
 pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
     match cli.command {
-        Command::Serve { plugins, listen, insecure } => {
+        Command::Serve { plugins, listen, grpc_listen, insecure } => {
             if let Some(dir) = plugins {
                 config.plugins_dir = dir;
             }
             if let Some(addr) = listen {
                 config.listen = addr;
+            }
+            if grpc_listen.is_some() {
+                config.grpc_listen = grpc_listen;
             }
             crate::server::serve(config, insecure).await?;
             Ok(0)
@@ -128,14 +152,23 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
             crate::dev::run(&crate_dir, plugins.as_deref().unwrap_or(&config.plugins_dir)).await?;
             Ok(0)
         }
-        Command::CentrifugoConfig { plugins, listen } => {
+        Command::CentrifugoConfig { plugins, listen, grpc, grpc_listen } => {
             if let Some(dir) = plugins {
                 config.plugins_dir = dir;
             }
             if let Some(addr) = listen {
                 config.listen = addr;
             }
-            centrifugo_config(&config).await
+            if grpc_listen.is_some() {
+                config.grpc_listen = grpc_listen;
+            }
+            centrifugo_config(&config, grpc).await
+        }
+        Command::Codegen { lang, out, plugins } => {
+            if let Some(dir) = plugins {
+                config.plugins_dir = dir;
+            }
+            crate::codegen::run(&config, lang, &out).await
         }
         Command::Token { user, ttl, channel } => {
             let secret = &config.centrifugo.token_secret;
@@ -202,7 +235,7 @@ async fn check(config: &Config, file: PathBuf) -> Result<i32> {
     }
 }
 
-async fn centrifugo_config(config: &Config) -> Result<i32> {
+async fn centrifugo_config(config: &Config, grpc: bool) -> Result<i32> {
     let (namespaces, deadline) = if config.plugins_dir.is_dir() {
         let host = crate::server::build(config).await?;
         let table = host.registry.table();
@@ -212,7 +245,10 @@ async fn centrifugo_config(config: &Config) -> Result<i32> {
     } else {
         (Default::default(), config.limits.deadline)
     };
-    let generated = crate::centrifugo::centrifugo_config(config, &namespaces, deadline);
+    let mut generated = crate::centrifugo::centrifugo_config(config, &namespaces, deadline);
+    if grpc {
+        crate::centrifugo::use_grpc_proxy(&mut generated, config)?;
+    }
     println!("{}", serde_json::to_string_pretty(&generated)?);
     Ok(0)
 }

@@ -113,6 +113,19 @@ pub struct Limits {
     pub max_reply: ByteSize,
     /// Fuel per call (roughly wasm instructions); none disables fuel metering.
     pub fuel: Option<u64>,
+    /// Instance policy: a fresh instance per call, or one kept per user.
+    pub instances: InstancePolicy,
+}
+
+/// Which instance serves a call.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstancePolicy {
+    /// A fresh instance for every call: nothing survives a call.
+    #[default]
+    Fresh,
+    /// Reuse the instance of the calling user's previous call (never across users).
+    PerUser,
 }
 
 impl Default for Limits {
@@ -125,6 +138,7 @@ impl Default for Limits {
             max_params: ByteSize::mib(1),
             max_reply: ByteSize::mib(1),
             fuel: None,
+            instances: InstancePolicy::Fresh,
         }
     }
 }
@@ -178,6 +192,21 @@ pub struct CentrifugoConfig {
     pub port: u16,
     /// Address the host is reachable at from Centrifugo (default: `http://<listen>`).
     pub proxy_base_url: Option<String>,
+    /// Which server API publications go through: `http` (`api_url`) or `grpc` (`grpc_api_url`).
+    pub api: ApiTransport,
+    /// Address of Centrifugo's gRPC server API (`grpc_api.port`), used when `api = "grpc"`.
+    pub grpc_api_url: String,
+}
+
+/// How the host reaches Centrifugo's server API.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiTransport {
+    /// JSON over HTTP at `api_url`.
+    #[default]
+    Http,
+    /// Protobuf over gRPC at `grpc_api_url`.
+    Grpc,
 }
 
 impl Default for CentrifugoConfig {
@@ -189,6 +218,8 @@ impl Default for CentrifugoConfig {
             api_timeout: Duration::from_secs(2),
             port: 8000,
             proxy_base_url: None,
+            api: ApiTransport::Http,
+            grpc_api_url: "http://127.0.0.1:10000".into(),
         }
     }
 }
@@ -238,6 +269,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("CENTRIFUGO__CENTRIFUGO_TOKEN_HMAC_SECRET", "centrifugo.token_secret"),
     ("PLUGHOST_CENTRIFUGO_TOKEN_SECRET", "centrifugo.token_secret"),
     ("CENTRIFUGO_RPC_PROXY_ENDPOINT", "centrifugo.proxy_base_url"),
+    ("PLUGHOST_CENTRIFUGO_API", "centrifugo.api"),
+    ("PLUGHOST_CENTRIFUGO_GRPC_API_URL", "centrifugo.grpc_api_url"),
 ];
 
 impl Config {
@@ -281,6 +314,11 @@ impl Config {
             "centrifugo.api_key" => self.centrifugo.api_key = value.into(),
             "centrifugo.api_url" => self.centrifugo.api_url = value.into(),
             "centrifugo.token_secret" => self.centrifugo.token_secret = value.into(),
+            "centrifugo.api" => {
+                self.centrifugo.api = <ApiTransport as clap::ValueEnum>::from_str(value, true)
+                    .map_err(|e| anyhow::anyhow!(e))?
+            }
+            "centrifugo.grpc_api_url" => self.centrifugo.grpc_api_url = value.into(),
             "centrifugo.proxy_base_url" => {
                 // The seed's variable is the full RPC endpoint; keep only its base.
                 let base = value.trim_end_matches('/').trim_end_matches("/centrifugo/rpc");
@@ -330,6 +368,19 @@ mod tests {
     #[test]
     fn unknown_keys_are_refused() {
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+
+    #[test]
+    fn grpc_api_is_chosen_by_file_or_env() {
+        let config: Config =
+            toml::from_str("[centrifugo]\napi = \"grpc\"\ngrpc_api_url = \"http://10.0.0.5:10000\"\n").unwrap();
+        assert_eq!(config.centrifugo.api, ApiTransport::Grpc);
+        assert_eq!(config.centrifugo.grpc_api_url, "http://10.0.0.5:10000");
+        assert!(toml::from_str::<Config>("[centrifugo]\napi = \"carrier-pigeon\"\n").is_err());
+        let mut config = Config::default();
+        assert_eq!(config.centrifugo.api, ApiTransport::Http);
+        config.apply_env(|n| (n == "PLUGHOST_CENTRIFUGO_API").then(|| "GRPC".into())).unwrap();
+        assert_eq!(config.centrifugo.api, ApiTransport::Grpc);
     }
 
     #[test]

@@ -67,6 +67,10 @@ impl Dispatcher {
 
     /// Runs an RPC; the reply bytes are the plugin's result.
     pub async fn rpc(&self, call: RpcCall) -> Result<Vec<u8>, RpcError> {
+        // `system.*` is the host's own; the table never holds such a method.
+        if call.method.starts_with(crate::system::PREFIX) {
+            return crate::system::rpc(&self.registry, &call);
+        }
         let started = std::time::Instant::now();
         let table = self.registry.table();
         let Some(plugin) = table.method(&call.method) else {

@@ -8,6 +8,7 @@
 pub mod capabilities;
 pub mod centrifugo;
 pub mod cli;
+pub mod codegen;
 pub mod config;
 pub mod dev;
 pub mod dispatch;
@@ -19,3 +20,4 @@ pub mod registry;
 pub mod reload;
 pub mod runtime;
 pub mod server;
+pub mod system;

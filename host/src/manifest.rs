@@ -66,6 +66,7 @@ pub struct LimitOverrides {
     max_params: Option<ByteSize>,
     max_reply: Option<ByteSize>,
     fuel: Option<u64>,
+    instances: Option<crate::config::InstancePolicy>,
 }
 
 impl Manifest {
@@ -100,6 +101,7 @@ impl Manifest {
             max_params: o.max_params.unwrap_or(defaults.max_params),
             max_reply: o.max_reply.unwrap_or(defaults.max_reply),
             fuel: o.fuel.or(defaults.fuel),
+            instances: o.instances.unwrap_or(defaults.instances),
         }
     }
 }

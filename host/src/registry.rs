@@ -48,6 +48,9 @@ impl MethodTable {
     /// its methods or namespaces belongs to another plugin.
     fn with(&self, plugin: Arc<LoadedPlugin>) -> Result<Self, String> {
         for method in &plugin.info.methods {
+            if let Some(why) = crate::system::reserved(&method.name) {
+                return Err(why);
+            }
             if let Some(owner) = self.methods.get(&method.name).filter(|o| o.name != plugin.name) {
                 return Err(format!("method '{}' is already served by {}", method.name, owner.file.display()));
             }
@@ -277,10 +280,28 @@ impl Registry {
     /// On failure the previous version keeps serving and the refusal is logged and kept.
     /// The same bytes and manifest as the current version change nothing.
     pub async fn load_file(&self, file: &Path) -> Result<Arc<LoadedPlugin>, String> {
+        self.load(file, true).await
+    }
+
+    /// Like [`Registry::load_file`], but a failure is only logged at debug level and not
+    /// kept as a refusal: for a file that may still be being written.
+    pub async fn try_load_file(&self, file: &Path) -> Result<Arc<LoadedPlugin>, String> {
+        self.load(file, false).await
+    }
+
+    async fn load(&self, file: &Path, record: bool) -> Result<Arc<LoadedPlugin>, String> {
+        let refuse = |sha256: &str, reason: String| {
+            if record {
+                self.refuse(&plugin_name(file), file, sha256, reason)
+            } else {
+                tracing::debug!(file = %file.display(), %reason, "not loaded yet: the file may still be being written");
+                reason
+            }
+        };
         let name = plugin_name(file);
         let bytes = match std::fs::read(file) {
             Ok(bytes) => bytes,
-            Err(e) => return Err(self.refuse(&name, file, "", format!("cannot read file: {e}"))),
+            Err(e) => return Err(refuse("", format!("cannot read file: {e}"))),
         };
         let sha256 = sha256_hex(&bytes);
         let _guard = self.changes.lock().await;
@@ -293,7 +314,7 @@ impl Registry {
         }
         let (pinned, retired) = self.with_history(&name, |h| (h.pinned.clone(), h.retired.contains(&sha256)));
         if let Some(pin) = pinned.filter(|pin| *pin != sha256) {
-            return Err(self.refuse(&name, file, &sha256, format!("plugin is pinned to version {}", short(&pin))));
+            return Err(refuse(&sha256, format!("plugin is pinned to version {}", short(&pin))));
         }
         if retired && current.is_some() {
             tracing::debug!(file = %file.display(), "not reloading a version that was rolled back");
@@ -302,7 +323,7 @@ impl Registry {
         let mut loaded =
             match LoadedPlugin::load(&self.runtime, file, &bytes, &self.defaults, self.services.clone()).await {
                 Ok(plugin) => plugin,
-                Err(e) => return Err(self.refuse(&name, file, &sha256, e.to_string())),
+                Err(e) => return Err(refuse(&sha256, e.to_string())),
             };
         if current.is_some() {
             loaded.probation_until = Some(Instant::now() + self.reload.probation);
@@ -310,7 +331,7 @@ impl Registry {
         let loaded = Arc::new(loaded);
         let next = match self.table().with(loaded.clone()) {
             Ok(next) => next,
-            Err(why) => return Err(self.refuse(&name, file, &sha256, why)),
+            Err(why) => return Err(refuse(&sha256, why)),
         };
         self.table.store(Arc::new(next));
         self.with_history(&name, |h| {

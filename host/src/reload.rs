@@ -112,20 +112,22 @@ fn schedule(registry: Arc<Registry>, pending: Pending, wasm: PathBuf, change: Ch
 }
 
 async fn apply(registry: &Registry, wasm: &Path, change: Change, settle: Duration) {
-    if change != Change::Complete {
-        // Wait until nobody has written the file for `settle`.
-        loop {
-            let Ok(meta) = tokio::fs::metadata(wasm).await else { break };
-            let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or(settle);
-            if age >= settle {
-                break;
-            }
-            tokio::time::sleep(settle - age).await;
+    loop {
+        let Ok(meta) = tokio::fs::metadata(wasm).await else {
+            registry.unload(&plugin_name(wasm)).await;
+            return;
+        };
+        let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or(settle);
+        // A complete file (renamed in) or one nobody wrote for `settle` is judged now; a
+        // fresh one is tried at once (a copy usually lands whole) but a failure only means
+        // "not done yet": it is tried again once the file has been quiet for `settle`.
+        if change == Change::Complete || age >= settle {
+            let _ = registry.load_file(wasm).await;
+            return;
         }
-    }
-    if wasm.exists() {
-        let _ = registry.load_file(wasm).await;
-    } else {
-        registry.unload(&plugin_name(wasm)).await;
+        if registry.try_load_file(wasm).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(settle - age).await;
     }
 }

@@ -10,6 +10,7 @@ use axum::http::HeaderName;
 use crate::capabilities::{Publisher, Services, Terminals};
 use crate::config::Config;
 use crate::dispatch::Dispatcher;
+use crate::proxy::grpc::{self, GrpcProxy};
 use crate::proxy::http::{router, with_web, AppState};
 use crate::registry::Registry;
 use crate::runtime::Runtime;
@@ -24,11 +25,7 @@ pub struct Host {
 
 /// The services host functions use, built from the configuration.
 pub fn services(config: &Config) -> Result<Services> {
-    let publisher = if config.centrifugo.api_url.is_empty() {
-        None
-    } else {
-        Some(Publisher::new(&config.centrifugo.api_url, &config.centrifugo.api_key, config.centrifugo.api_timeout)?)
-    };
+    let publisher = Publisher::from_config(&config.centrifugo)?;
     let terminal = match config.terminal_endpoint.as_deref().filter(|e| !e.is_empty()) {
         Some(endpoint) => Some(Terminals::new(endpoint, publisher.clone())?),
         None => None,
@@ -58,19 +55,21 @@ pub async fn build(config: &Config) -> Result<Host> {
 /// Serves the proxy until SIGINT or SIGTERM, then lets in-flight calls finish (bounded by
 /// `shutdown_grace`).
 pub async fn serve(config: Config, insecure: bool) -> Result<()> {
-    if !config.listen.ip().is_loopback() && config.proxy_secret().is_none() && !insecure {
-        anyhow::bail!(
-            "refusing to listen on {} without a proxy secret: set proxy_secret (PLUGHOST_PROXY_SECRET) or pass --insecure",
-            config.listen
-        );
+    for addr in std::iter::once(config.listen).chain(config.grpc_listen) {
+        if !addr.ip().is_loopback() && config.proxy_secret().is_none() && !insecure {
+            anyhow::bail!(
+                "refusing to listen on {addr} without a proxy secret: set proxy_secret (PLUGHOST_PROXY_SECRET) or pass --insecure",
+            );
+        }
     }
     if config.demo_tokens && !config.listen.ip().is_loopback() && !insecure {
         anyhow::bail!("refusing demo_tokens on {}: anyone could connect as any user (pass --insecure to allow)", config.listen);
     }
     let host = build(&config).await?;
+    let proxy_secret: Option<Arc<[u8]>> = config.proxy_secret().map(Arc::from);
     let state = AppState {
         dispatcher: host.dispatcher.clone(),
-        proxy_secret: config.proxy_secret().map(Arc::from),
+        proxy_secret: proxy_secret.clone(),
         proxy_secret_header: HeaderName::try_from(config.proxy_secret_header.as_str())
             .context("proxy_secret_header is not a valid header name")?,
         admin_secret: config.admin_secret.as_deref().filter(|s| !s.is_empty()).map(|s| Arc::from(s.as_bytes())),
@@ -86,8 +85,33 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     tracing::info!(addr = %listener.local_addr()?, "serving Centrifugo proxy at /centrifugo/rpc");
+    let grpc_listener = match config.grpc_listen {
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr} (grpc_listen)"))?;
+            Some(listener)
+        }
+        None => None,
+    };
 
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let grpc_server = match grpc_listener {
+        Some(listener) => {
+            let proxy = GrpcProxy::new(host.dispatcher.clone(), proxy_secret, &config.proxy_secret_header);
+            tracing::info!(
+                addr = %listener.local_addr()?,
+                secret_key = proxy.secret_key(),
+                "serving Centrifugo gRPC proxy (centrifugal.centrifugo.proxy.CentrifugoProxy)"
+            );
+            let mut stop = stop_rx.clone();
+            let shutdown = async move {
+                let _ = stop.wait_for(|s| *s).await;
+            };
+            Some(tokio::spawn(grpc::serve(listener, proxy, config.max_body.as_u64() as usize, shutdown)))
+        }
+        None => None,
+    };
     let server = axum::serve(listener, app).with_graceful_shutdown({
         let mut stop = stop_rx.clone();
         async move {
@@ -98,8 +122,22 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
     shutdown_signal().await;
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight calls");
     let _ = stop_tx.send(true);
-    match tokio::time::timeout(config.shutdown_grace, server).await {
-        Ok(joined) => joined??,
+    // Both front ends drain at once; the grace period bounds them together.
+    let drained = async {
+        let http = server.await;
+        let grpc = match grpc_server {
+            Some(handle) => Some(handle.await),
+            None => None,
+        };
+        (http, grpc)
+    };
+    match tokio::time::timeout(config.shutdown_grace, drained).await {
+        Ok((http, grpc)) => {
+            http??;
+            if let Some(grpc) = grpc {
+                grpc?.context("gRPC proxy server failed")?;
+            }
+        }
         Err(_) => tracing::warn!("in-flight calls still running after the grace period; exiting anyway"),
     }
     tracing::info!("stopped");

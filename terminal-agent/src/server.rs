@@ -532,7 +532,8 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
-    let incoming = tonic::transport::server::TcpIncoming::from(listener);
+    // Keystroke echoes are tiny writes: without TCP_NODELAY Nagle holds them back ~40 ms.
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let closer = agent.clone();
     tonic::transport::Server::builder()
         .add_service(agent.into_service())

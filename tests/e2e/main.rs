@@ -2,6 +2,8 @@
 //! the release `plughost` binary with plugins built from source by `make test`.
 
 mod cli;
+mod codegen;
+mod grpc;
 mod proxy;
 mod reload;
 mod sandbox;

@@ -268,3 +268,28 @@ async fn malformed_request_corpus_gets_right_codes_and_the_host_stays_up() {
     let ok = host.rpc("echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
     assert_eq!(ok["result"]["data"]["echoed"], true);
 }
+
+#[tokio::test]
+async fn instance_state_never_passes_between_users() {
+    let count = |reply: Value| reply["result"]["data"]["count"].as_u64().unwrap();
+    // Default policy: a fresh instance per call, so nothing survives a call.
+    let dir = PluginDir::new();
+    dir.add("trap", &fixture_plugin("trap"));
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    for _ in 0..3 {
+        assert_eq!(count(host.rpc("trap.count", json!({}), "alice").await.unwrap()), 1);
+    }
+    // per-user: alice's instance is kept for alice only; bob and anonymous callers never see it.
+    let dir = PluginDir::new();
+    dir.add("trap", &fixture_plugin("trap")).manifest("trap", "[limits]\ninstances = \"per-user\"\n");
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    assert_eq!(count(host.rpc("trap.count", json!({}), "alice").await.unwrap()), 1);
+    assert_eq!(count(host.rpc("trap.count", json!({}), "alice").await.unwrap()), 2);
+    assert_eq!(count(host.rpc("trap.count", json!({}), "bob").await.unwrap()), 1);
+    assert_eq!(count(host.rpc("trap.count", json!({}), "").await.unwrap()), 1);
+    assert_eq!(count(host.rpc("trap.count", json!({}), "").await.unwrap()), 1);
+    assert_eq!(count(host.rpc("trap.count", json!({}), "alice").await.unwrap()), 3);
+    // A trap discards the user's instance: the next call starts clean.
+    assert_eq!(host.rpc("trap.panic", json!({}), "alice").await.unwrap()["error"]["code"], 500);
+    assert_eq!(count(host.rpc("trap.count", json!({}), "alice").await.unwrap()), 1);
+}

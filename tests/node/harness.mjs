@@ -118,7 +118,7 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
 }
 
 /** A child process whose output goes to a log file, with the last lines kept for error messages. */
-class Proc {
+export class Proc {
   constructor(name, bin, args, { cwd, logFile }) {
     this.name = name;
     this.tail = [];
@@ -236,7 +236,14 @@ export class Inbox {
  * Options: `apiUrl` (what the host uses as Centrifugo's API, default the real one),
  * `apiTimeout` (default "2s"), `deadline` (host default, "5s"), `centrifugo` (false: host
  * only), `extraHostToml` (appended to host.toml), `hostTomlTop` (top-level host.toml lines),
- * `terminalAgent` (true: also start terminal-agent and set the host's terminal_endpoint).
+ * `terminalAgent` (true: also start terminal-agent and set the host's terminal_endpoint),
+ * `grpc` (true: the host also serves the gRPC proxy and Centrifugo's proxies point at it,
+ * from `centrifugo-config --grpc`), `grpcApi` (true: the host publishes through Centrifugo's
+ * gRPC server API, `api = "grpc"`), `grpcApiUrl` (overrides the address it dials),
+ * `pluginsDir` (an existing plugins folder to serve, e.g. one shared by several stacks;
+ * `plugins` are then not copied), `centrifugoExtra` (top-level keys merged into the
+ * Centrifugo config that runs, e.g. `{engine: {...}}`), `editCentrifugoConfig` (a function
+ * that may change that config in place).
  */
 export async function startStack(plugins, options = {}) {
   requireBinaries();
@@ -260,11 +267,14 @@ export class Stack {
   }
 
   async start(plugins, options) {
-    const pluginsDir = path.join(this.dir, 'plugins');
-    mkdirSync(pluginsDir);
-    for (const [name, manifest] of Object.entries(plugins)) {
-      await copyFile(pluginPath(name), path.join(pluginsDir, `${name}.wasm`));
-      if (manifest) await writeFile(path.join(pluginsDir, `${name}.toml`), manifest);
+    const pluginsDir = options.pluginsDir ?? path.join(this.dir, 'plugins');
+    this.pluginsDir = pluginsDir;
+    if (!options.pluginsDir) {
+      mkdirSync(pluginsDir);
+      for (const [name, manifest] of Object.entries(plugins)) {
+        await copyFile(pluginPath(name), path.join(pluginsDir, `${name}.wasm`));
+        if (manifest) await writeFile(path.join(pluginsDir, `${name}.toml`), manifest);
+      }
     }
     mkdirSync(CACHE_DIR, { recursive: true });
 
@@ -281,6 +291,8 @@ export class Stack {
     this.apiTimeout = options.apiTimeout ?? '2s';
 
     if (options.terminalAgent) this.terminalPort = await freePort();
+    if (options.grpc) this.grpcPort = await freePort();
+    if (options.grpcApi) this.grpcApiPort = await freePort();
     this.hostToml = path.join(this.dir, 'host.toml');
     await writeFile(
       this.hostToml,
@@ -291,6 +303,7 @@ export class Stack {
         `proxy_secret = "${this.secret}"`,
         `shutdown_grace = "1s"`,
         ...(options.terminalAgent ? [`terminal_endpoint = "http://127.0.0.1:${this.terminalPort}"`] : []),
+        ...(options.grpc ? [`grpc_listen = "127.0.0.1:${this.grpcPort}"`] : []),
         options.hostTomlTop ?? '',
         '',
         '[limits]',
@@ -302,6 +315,9 @@ export class Stack {
         `token_secret = "${this.tokenSecret}"`,
         `api_timeout = "${this.apiTimeout}"`,
         `port = ${this.centrifugoPort}`,
+        ...(options.grpcApi
+          ? ['api = "grpc"', `grpc_api_url = ${JSON.stringify(options.grpcApiUrl ?? `http://127.0.0.1:${this.grpcApiPort}`)}`]
+          : []),
         '',
         options.extraHostToml ?? '',
       ].join('\n'),
@@ -334,12 +350,14 @@ export class Stack {
     if (options.centrifugo !== false) {
       // The config exactly as plughost generates it, kept for checkconfig ...
       this.generatedConfig = path.join(this.dir, 'centrifugo.generated.json');
-      const { stdout } = await this.plughost(['centrifugo-config']);
+      const { stdout } = await this.plughost(['centrifugo-config', ...(options.grpc ? ['--grpc'] : [])]);
       await writeFile(this.generatedConfig, stdout);
       // ... and the one we run, which only adds settings that keep the test machine quiet.
       const config = JSON.parse(stdout);
       config.usage_stats = { ...(config.usage_stats ?? {}), disabled: true };
       config.log = { ...(config.log ?? {}), level: VERBOSE ? 'debug' : 'info' };
+      Object.assign(config, options.centrifugoExtra ?? {});
+      options.editCentrifugoConfig?.(config);
       this.centrifugoConfig = JSON.parse(JSON.stringify(config));
       this.centrifugoConfigFile = path.join(this.dir, 'centrifugo.json');
       await writeFile(this.centrifugoConfigFile, JSON.stringify(config, null, 2));

@@ -4,6 +4,7 @@
 mod config;
 mod log;
 pub mod publish;
+pub mod publish_grpc;
 mod terminal;
 pub mod terminal_output;
 

@@ -1,5 +1,5 @@
-//! `plughost:rpc/publish`: publishing through Centrifugo's server HTTP API. This is the
-//! one place a publication leaves the process.
+//! `plughost:rpc/publish`: publishing through Centrifugo's server API, over HTTP (here) or
+//! gRPC ([`super::publish_grpc`]). This is the one place a publication leaves the process.
 
 use std::time::Duration;
 
@@ -7,15 +7,30 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
+use super::publish_grpc::GrpcApi;
 use super::HostContext;
+use crate::config::{ApiTransport, CentrifugoConfig};
 use crate::manifest::Capability;
 use crate::runtime::bindings::plughost::rpc::publish::{
     Host, PresenceEntry, Publication, PublishError, StreamPosition,
 };
 
-/// A pooled keep-alive client for Centrifugo's server API.
+/// A pooled keep-alive client for Centrifugo's server API, over HTTP or gRPC; both give
+/// plugins the same results and the same typed errors.
 #[derive(Clone)]
 pub struct Publisher {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Http(HttpApi),
+    Grpc(GrpcApi),
+}
+
+/// Centrifugo's server HTTP API (JSON bodies, `X-API-Key`).
+#[derive(Clone)]
+struct HttpApi {
     client: reqwest::Client,
     api_url: String,
     api_key: String,
@@ -75,6 +90,14 @@ enum Payload<'a> {
 }
 
 impl Payload<'_> {
+    /// The bytes a gRPC request carries: JSON text, or the binary payload as is.
+    fn bytes(&self) -> Vec<u8> {
+        match self {
+            Payload::Json(raw) => raw.get().as_bytes().to_vec(),
+            Payload::Binary(bytes) => bytes.to_vec(),
+        }
+    }
+
     fn field(&self) -> serde_json::Value {
         match self {
             Payload::Json(raw) => serde_json::json!({ "data": raw }),
@@ -86,8 +109,82 @@ impl Payload<'_> {
 }
 
 impl Publisher {
-    /// A client for the API at `api_url` (e.g. `http://127.0.0.1:8000/api`).
+    /// A client for the HTTP API at `api_url` (e.g. `http://127.0.0.1:8000/api`).
     pub fn new(api_url: &str, api_key: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self { backend: Backend::Http(HttpApi::new(api_url, api_key, timeout)?) })
+    }
+
+    /// A client for the gRPC API at `url` (e.g. `http://127.0.0.1:10000`); it connects on
+    /// first use, so the host starts before Centrifugo does.
+    pub fn grpc(url: &str, api_key: &str, timeout: Duration) -> anyhow::Result<Self> {
+        Ok(Self { backend: Backend::Grpc(GrpcApi::new(url, api_key, timeout)?) })
+    }
+
+    /// The client `config.api` selects; `None` when that API's address is empty.
+    pub fn from_config(config: &CentrifugoConfig) -> anyhow::Result<Option<Self>> {
+        match config.api {
+            ApiTransport::Http if config.api_url.is_empty() => Ok(None),
+            ApiTransport::Http => Self::new(&config.api_url, &config.api_key, config.api_timeout).map(Some),
+            ApiTransport::Grpc if config.grpc_api_url.is_empty() => Ok(None),
+            ApiTransport::Grpc => Self::grpc(&config.grpc_api_url, &config.api_key, config.api_timeout).map(Some),
+        }
+    }
+
+    async fn publish(&self, channel: &str, payload: Payload<'_>) -> Result<Option<StreamPosition>, PublishError> {
+        match &self.backend {
+            Backend::Http(api) => api.publish(channel, payload).await,
+            Backend::Grpc(api) => api.publish(channel, payload.bytes()).await,
+        }
+    }
+
+    /// Publishes `data` to `channel` on the host's own behalf (terminal output); the caller
+    /// has checked the grant.
+    pub(crate) async fn publish_json(&self, channel: &str, data: &serde_json::Value) -> Result<(), PublishError> {
+        match &self.backend {
+            Backend::Http(api) => api.publish_json(channel, data).await,
+            Backend::Grpc(api) => {
+                let bytes = serde_json::to_vec(data).map_err(|e| PublishError::BadRequest(e.to_string()))?;
+                api.publish(channel, bytes).await.map(drop)
+            }
+        }
+    }
+
+    /// How many clients are subscribed to `channel` (needs presence in its namespace).
+    pub(crate) async fn subscriber_count(&self, channel: &str) -> Result<u64, PublishError> {
+        match &self.backend {
+            Backend::Http(api) => api.subscriber_count(channel).await,
+            Backend::Grpc(api) => api.subscriber_count(channel).await,
+        }
+    }
+
+    async fn broadcast(&self, channels: &[String], payload: Payload<'_>) -> Result<(), PublishError> {
+        match &self.backend {
+            Backend::Http(api) => api.broadcast(channels, payload).await,
+            Backend::Grpc(api) => api.broadcast(channels, payload.bytes()).await,
+        }
+    }
+
+    /// The last `limit` publications of `channel`, oldest first.
+    async fn history(&self, channel: &str, limit: u32) -> Result<Vec<Publication>, PublishError> {
+        match &self.backend {
+            Backend::Http(api) => api.history(channel, limit).await,
+            Backend::Grpc(api) => api.history(channel, limit).await,
+        }
+    }
+
+    /// The clients present in `channel`, sorted by client id.
+    async fn presence(&self, channel: &str) -> Result<Vec<PresenceEntry>, PublishError> {
+        let mut entries = match &self.backend {
+            Backend::Http(api) => api.presence(channel).await?,
+            Backend::Grpc(api) => api.presence(channel).await?,
+        };
+        entries.sort_by(|a, b| a.client.cmp(&b.client));
+        Ok(entries)
+    }
+}
+
+impl HttpApi {
+    fn new(api_url: &str, api_key: &str, timeout: Duration) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(1)))
@@ -120,12 +217,7 @@ impl Publisher {
         }
         let reply: ApiReply<T> = response.json().await.map_err(transport_error)?;
         if let Some(error) = reply.error {
-            return Err(match error.code {
-                102 => PublishError::UnknownChannel,
-                107 => PublishError::BadRequest(error.message),
-                101 => PublishError::Unauthorized,
-                _ => PublishError::Unavailable(format!("Centrifugo error {}: {}", error.code, error.message)),
-            });
+            return Err(api_error(error.code, error.message));
         }
         Ok(reply.result.unwrap_or_default())
     }
@@ -140,15 +232,12 @@ impl Publisher {
         })
     }
 
-    /// Publishes `data` to `channel` on the host's own behalf (terminal output); the caller
-    /// has checked the grant.
-    pub(crate) async fn publish_json(&self, channel: &str, data: &serde_json::Value) -> Result<(), PublishError> {
+    async fn publish_json(&self, channel: &str, data: &serde_json::Value) -> Result<(), PublishError> {
         let _: serde_json::Value = self.command("publish", serde_json::json!({ "channel": channel, "data": data })).await?;
         Ok(())
     }
 
-    /// How many clients are subscribed to `channel` (needs presence in its namespace).
-    pub(crate) async fn subscriber_count(&self, channel: &str) -> Result<u64, PublishError> {
+    async fn subscriber_count(&self, channel: &str) -> Result<u64, PublishError> {
         #[derive(Deserialize, Default)]
         struct Stats {
             #[serde(default)]
@@ -163,6 +252,34 @@ impl Publisher {
         body["channels"] = channels.into();
         let _: serde_json::Value = self.command("broadcast", body).await?;
         Ok(())
+    }
+
+    async fn history(&self, channel: &str, limit: u32) -> Result<Vec<Publication>, PublishError> {
+        let body = serde_json::json!({ "channel": channel, "limit": limit });
+        let result: HistoryResult = self.command("history", body).await?;
+        Ok(result
+            .publications
+            .into_iter()
+            .map(|p| Publication {
+                data: p.data.map(|d| d.get().to_string()).or(p.b64data).unwrap_or_default(),
+                offset: p.offset,
+            })
+            .collect())
+    }
+
+    async fn presence(&self, channel: &str) -> Result<Vec<PresenceEntry>, PublishError> {
+        let result: PresenceResult = self.command("presence", serde_json::json!({ "channel": channel })).await?;
+        Ok(result.presence.into_values().map(|c| PresenceEntry { client: c.client, user: c.user }).collect())
+    }
+}
+
+/// The typed error for a Centrifugo API error reply (the same codes over HTTP and gRPC).
+pub(super) fn api_error(code: u32, message: String) -> PublishError {
+    match code {
+        102 => PublishError::UnknownChannel,
+        107 => PublishError::BadRequest(message),
+        101 => PublishError::Unauthorized,
+        _ => PublishError::Unavailable(format!("Centrifugo error {code}: {message}")),
     }
 }
 
@@ -268,28 +385,10 @@ impl Host for HostContext {
     }
 
     async fn history(&mut self, channel: String, limit: u32) -> Result<Vec<Publication>, PublishError> {
-        let publisher = self.publisher_for(&[&channel])?;
-        let body = serde_json::json!({ "channel": channel, "limit": limit });
-        let result: HistoryResult = publisher.command("history", body).await?;
-        Ok(result
-            .publications
-            .into_iter()
-            .map(|p| Publication {
-                data: p.data.map(|d| d.get().to_string()).or(p.b64data).unwrap_or_default(),
-                offset: p.offset,
-            })
-            .collect())
+        self.publisher_for(&[&channel])?.history(&channel, limit).await
     }
 
     async fn presence(&mut self, channel: String) -> Result<Vec<PresenceEntry>, PublishError> {
-        let publisher = self.publisher_for(&[&channel])?;
-        let result: PresenceResult = publisher.command("presence", serde_json::json!({ "channel": channel })).await?;
-        let mut entries: Vec<PresenceEntry> = result
-            .presence
-            .into_values()
-            .map(|c| PresenceEntry { client: c.client, user: c.user })
-            .collect();
-        entries.sort_by(|a, b| a.client.cmp(&b.client));
-        Ok(entries)
+        self.publisher_for(&[&channel])?.presence(&channel).await
     }
 }

@@ -265,7 +265,8 @@ impl Pump {
                 continue;
             }
             let deadline = coalescer.deadline().filter(|_| inflight.is_none());
-            let wake = [deadline, retry_at].into_iter().flatten().min();
+            let retry = retry_at.filter(|_| stream.is_none() && ended.is_none());
+            let wake = [deadline, retry].into_iter().flatten().min();
             let reading = stream.is_some() && ended.is_none() && coalescer.has_room();
             tokio::select! {
                 biased;
@@ -301,8 +302,11 @@ impl Pump {
                         }
                         Ok(Some(SessionEvent { event: None })) => {}
                         Ok(None) => {
-                            tracing::debug!(session = %self.session_id, "terminal stream ended without a final status; resubscribing");
+                            // Not how the agent ends a stream; back off in case it keeps doing it.
+                            tracing::warn!(session = %self.session_id, "terminal stream ended without a final status; resubscribing");
                             stream = None;
+                            failing_since.get_or_insert_with(Instant::now);
+                            retry_at = Some(Instant::now() + backoff);
                         }
                         Err(status) => {
                             stream = None;
@@ -353,9 +357,14 @@ impl Pump {
         let channel = channel.to_string();
         tokio::spawn(async move {
             let payload = message(&out, SystemTime::now());
+            let started = Instant::now();
             for attempt in 1..=PUBLISH_ATTEMPTS {
                 match publisher.publish_json(&channel, &payload).await {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        let bytes = if let Outgoing::Output(d) = &out { d.len() } else { 0 };
+                        tracing::trace!(%channel, bytes, elapsed_us = started.elapsed().as_micros() as u64, "terminal output published");
+                        return;
+                    }
                     // Nothing was delivered when Centrifugo could not be reached: try again.
                     Err(PublishError::Unavailable(e)) if attempt < PUBLISH_ATTEMPTS => {
                         tracing::debug!(%channel, error = %e, attempt, "terminal publish failed; retrying");
@@ -522,5 +531,104 @@ mod tests {
         assert_eq!(running, serde_json::json!({"type": "status", "status": "running"}));
         let exited = message(&Outgoing::Status { status: "exited".into(), exit_code: Some(0) }, at);
         assert_eq!(exited, serde_json::json!({"type": "status", "status": "exited", "exit_code": 0}));
+    }
+
+    /// The pump against a real agent (in-process) and a fake Centrifugo API that records
+    /// what is published to it.
+    mod with_agent {
+        use std::sync::{Arc, Mutex};
+
+        use axum::routing::post;
+        use axum::{Json, Router};
+        use terminal_agent::proto::CreateRequest;
+
+        use super::super::*;
+
+        type Published = Arc<Mutex<Vec<serde_json::Value>>>;
+
+        /// A fake `POST /api/publish` taking `delay` per call; returns its base URL.
+        async fn fake_centrifugo(delay: Duration) -> (String, Published) {
+            let published: Published = Arc::default();
+            let store = published.clone();
+            let app = Router::new().route(
+                "/api/publish",
+                post(move |Json(body): Json<serde_json::Value>| {
+                    let store = store.clone();
+                    async move {
+                        tokio::time::sleep(delay).await;
+                        store.lock().unwrap().push(body["data"].clone());
+                        Json(serde_json::json!({ "result": {} }))
+                    }
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            tokio::spawn(async move { axum::serve(listener, app).await });
+            (format!("http://{addr}/api"), published)
+        }
+
+        async fn agent() -> TerminalAgentClient<Channel> {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            let addr = listener.local_addr().unwrap();
+            let agent = terminal_agent::Agent::new(terminal_agent::AgentConfig::default());
+            tokio::spawn(terminal_agent::serve(agent, listener, std::future::pending()));
+            TerminalAgentClient::connect(format!("http://{addr}")).await.unwrap()
+        }
+
+        async fn run(script: &str, publish_delay: Duration) -> (Ended, Vec<serde_json::Value>) {
+            let (api, published) = fake_centrifugo(publish_delay).await;
+            let mut client = agent().await;
+            let request = CreateRequest {
+                command: "sh".into(),
+                args: vec!["-c".into(), script.into()],
+                owner: "u".into(),
+                ..Default::default()
+            };
+            let session_id = client.create(request).await.unwrap().into_inner().session_id;
+            let publisher = Publisher::new(&api, "key", Duration::from_secs(5)).unwrap();
+            let pump = Pump { client, publisher, session_id, limits: CoalesceLimits::default() };
+            let ended = tokio::time::timeout(Duration::from_secs(60), pump.run()).await.expect("the pump finished");
+            let published = published.lock().unwrap().clone();
+            (ended, published)
+        }
+
+        fn output_of(published: &[serde_json::Value]) -> Vec<u8> {
+            let mut out = Vec::new();
+            for p in published.iter().filter(|p| p["type"] == "output") {
+                let data = p["data"].as_str().unwrap();
+                out.extend(base64::engine::general_purpose::STANDARD.decode(data).unwrap());
+            }
+            out
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn output_then_exit_status_in_order() {
+            let (ended, published) = run("printf one; sleep 0.2; printf two; exit 7", Duration::ZERO).await;
+            assert_eq!(ended, Ended { status: "exited".into(), exit_code: Some(7) });
+            assert_eq!(published.first(), Some(&serde_json::json!({"type": "status", "status": "running"})));
+            assert_eq!(
+                published.last(),
+                Some(&serde_json::json!({"type": "status", "status": "exited", "exit_code": 7}))
+            );
+            assert_eq!(output_of(&published), b"onetwo");
+            assert_eq!(published.iter().filter(|p| p["type"] == "status").count(), 2);
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn a_slow_centrifugo_costs_output_not_the_session() {
+            // ~4.5 MB of PTY output against ~2.5 MB/s of publishing: the pump's buffer
+            // fills, the agent may end the stream with DATA_LOSS, the pump resubscribes
+            // and still delivers the final status last.
+            let (ended, published) = run("yes | head -c 3000000; exit 0", Duration::from_millis(50)).await;
+            assert_eq!(ended, Ended { status: "exited".into(), exit_code: Some(0) });
+            assert_eq!(published.last().unwrap()["status"], "exited");
+            let limits = CoalesceLimits::default();
+            for p in published.iter().filter(|p| p["type"] == "output") {
+                let len = base64::engine::general_purpose::STANDARD.decode(p["data"].as_str().unwrap()).unwrap().len();
+                assert!(len <= limits.max_publish, "publication of {len} bytes");
+            }
+            let out = output_of(&published);
+            assert!(out.ends_with(b"y\r\ny\r\n") || out.ends_with(b"y\r\ny"), "the end of the output arrived");
+        }
     }
 }

@@ -44,6 +44,7 @@ pub fn router(state: AppState, max_body: usize) -> Router {
         .merge(proxy)
         .route("/healthz", get(healthz))
         .route("/plugins", get(plugins))
+        .route("/openrpc.json", get(openrpc))
         .route("/metrics", get(metrics))
         .route("/admin/plugins/{name}/rollback", post(admin_rollback))
         .route("/admin/plugins/{name}/pin", post(admin_pin).delete(admin_unpin))
@@ -121,6 +122,11 @@ async fn plugins(State(state): State<AppState>) -> Json<serde_json::Value> {
         "plugins": registry.status(),
         "pooling": registry.runtime().pooling(),
     }))
+}
+
+/// `GET /openrpc.json`: the OpenRPC document of the methods loaded now (follows reloads).
+async fn openrpc(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(crate::codegen::openrpc(&state.dispatcher.registry().table()))
 }
 
 /// Checks `Authorization: Bearer <admin_secret>`; admin endpoints are off without a secret.

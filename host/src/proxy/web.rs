@@ -40,17 +40,20 @@ pub fn router(config: &Config) -> Option<Router> {
             "demo_tokens is on: anyone who reaches /terminal/token can connect as any user"
         );
     }
-    let mut routes = Router::new().route("/config.json", get(page_config));
+    let mut routes = Router::new().route("/terminal/config.json", get(page_config));
     if config.demo_tokens {
-        routes = routes.route("/token", get(demo_token));
+        routes = routes.route("/terminal/token", get(demo_token));
     }
-    if let Some(dir) = &config.web_dir {
-        if !dir.join("index.html").exists() {
-            tracing::warn!(dir = %dir.display(), "web_dir has no index.html: build the page with `make web`");
+    let routes = routes.with_state(state);
+    match &config.web_dir {
+        Some(dir) => {
+            if !dir.join("index.html").exists() {
+                tracing::warn!(dir = %dir.display(), "web_dir has no index.html: build the page with `make web`");
+            }
+            Some(routes.nest_service("/terminal", ServeDir::new(PathBuf::from(dir))))
         }
-        routes = routes.fallback_service(ServeDir::new(PathBuf::from(dir)));
+        None => Some(routes),
     }
-    Some(Router::new().nest("/terminal", routes.with_state(state)))
 }
 
 /// `GET /terminal/config.json`: where the page finds Centrifugo's websocket. The host

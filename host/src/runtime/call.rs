@@ -1,10 +1,13 @@
 //! Running one invocation of a plugin: a fresh store and instance per call, limits and
 //! deadline applied, the outcome classified into a [`CallFailure`] the caller can map.
 //!
-//! Instance policy: every call gets a fresh instance from the pre-linked template, so no
-//! state (globals, heap, statics) can pass from one call to the next, and so none between
-//! different users. With the pooling allocator and resident memory kept warm this costs
-//! tens of microseconds, which the benchmarks weigh against reuse.
+//! Instance policy (per plugin, `limits.instances`):
+//! - `fresh` (default): every call gets a fresh instance from the pre-linked template, so no
+//!   state (globals, heap, statics) passes from one call to the next, let alone between
+//!   users. With the pooling allocator this costs ~9 us per call (BENCHMARKS.md).
+//! - `per-user`: a signed-in user's instance is kept and reused for that user's next call
+//!   (never another user's; anonymous calls are always fresh). ~3x cheaper for repeat
+//!   callers, and plugin state then lives across one user's calls.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -21,7 +24,9 @@ use super::engine::Runtime;
 use super::plugin::LoadedPlugin;
 use crate::capabilities::HostContext;
 use crate::errors::{codes, RpcError};
+use crate::config::InstancePolicy;
 use crate::manifest::Capability;
+use super::bindings::Plugin;
 
 /// Ticks of guest execution after which a call counts as long and joins the shared lane.
 const LANE_AFTER_TICKS: u32 = 2;
@@ -158,33 +163,41 @@ pub(crate) async fn execute(
         return Err(CallFailure::Busy(limits.max_instances));
     }
 
-    let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
-    let mut store = Store::new(
-        &rt.engine,
-        CallState {
-            wasi: wasi_ctx(plugin, &stderr),
-            table: ResourceTable::new(),
-            memory: MemoryCap { limit: limits.memory.as_u64() as usize, hit: false },
-            host,
-            started: Instant::now(),
-            deadline,
-            ticks_running: 0,
-            lane_turn: Arc::new(Mutex::new(None)),
-            lane: rt.long_lane.clone(),
-        },
-    );
-    store.limiter(|state| &mut state.memory);
+    // Under the per-user policy a signed-in user's previous instance is reused; anonymous
+    // callers are not one user, so they always get a fresh one.
+    let user = match &invocation {
+        Invocation::Call { conn, .. } | Invocation::Subscribe { conn, .. } => conn.user.as_str(),
+        Invocation::Describe => "",
+    };
+    let reuse_for = (limits.instances == InstancePolicy::PerUser && !user.is_empty()).then(|| user.to_string());
+    let (mut store, warm_instance, stderr) = match reuse_for.as_deref().and_then(|u| plugin.warm.take(u)) {
+        Some(Warm { mut store, instance, stderr }) => {
+            let state = store.data_mut();
+            state.host = host;
+            state.started = Instant::now();
+            state.deadline = deadline;
+            state.ticks_running = 0;
+            (store, Some(instance), stderr)
+        }
+        None => {
+            let stderr = MemoryOutputPipe::new(STDERR_CAPTURE);
+            let store = new_store(rt, plugin, host, deadline, &stderr);
+            (store, None, stderr)
+        }
+    };
     if rt.fuel_metering() {
         store.set_fuel(limits.fuel.unwrap_or(u64::MAX)).map_err(|e| CallFailure::Trap(e.to_string()))?;
     }
     store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(on_tick);
 
     let outcome = {
         let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
+            let instance = match warm_instance {
+                Some(instance) => instance,
+                None => plugin.pre.instantiate_async(&mut store).await?,
+            };
             let handler = instance.plughost_rpc_handler();
-            wasmtime::Result::Ok(match invocation {
+            let answer = match invocation {
                 Invocation::Describe => Ok(Answer::Described(handler.call_describe(&mut store).await?)),
                 Invocation::Call { conn, method, params } => {
                     handler.call_call(&mut store, conn, method, params).await?.map(Answer::Replied)
@@ -192,12 +205,24 @@ pub(crate) async fn execute(
                 Invocation::Subscribe { conn, channel, data } => {
                     handler.call_subscribe(&mut store, conn, channel, data).await?.map(Answer::Subscribed)
                 }
-            })
+            };
+            wasmtime::Result::Ok((instance, answer))
         };
         // Epoch ticks stop guest code; this also stops a call stuck in a host function.
         tokio::time::timeout(deadline, run).await
     };
 
+    // Only an instance that returned normally is kept; a trapped or stopped one is dropped.
+    let outcome = match outcome {
+        Ok(Ok((instance, answer))) => {
+            if let Some(user) = reuse_for {
+                plugin.warm.put(user, Warm { store, instance, stderr });
+            }
+            Ok(Ok(answer))
+        }
+        Ok(Err(error)) => Ok(Err(classify_trap(error, &store, &stderr, limits.deadline))),
+        Err(elapsed) => Err(elapsed),
+    };
     match outcome {
         Err(_elapsed) => Err(CallFailure::Deadline(limits.deadline)),
         Ok(Ok(Ok(answer))) => {
@@ -209,7 +234,70 @@ pub(crate) async fn execute(
             Ok(answer)
         }
         Ok(Ok(Err(e))) => Err(CallFailure::Plugin(from_wit_error(e))),
-        Ok(Err(error)) => Err(classify_trap(error, &store, &stderr, limits.deadline)),
+        Ok(Err(failure)) => Err(failure),
+    }
+}
+
+/// A store with nothing granted but what the manifest says, its limits and tick handler.
+fn new_store(
+    rt: &Runtime,
+    plugin: &LoadedPlugin,
+    host: HostContext,
+    deadline: Duration,
+    stderr: &MemoryOutputPipe,
+) -> Store<CallState> {
+    let mut store = Store::new(
+        &rt.engine,
+        CallState {
+            wasi: wasi_ctx(plugin, stderr),
+            table: ResourceTable::new(),
+            memory: MemoryCap { limit: plugin.limits.memory.as_u64() as usize, hit: false },
+            host,
+            started: Instant::now(),
+            deadline,
+            ticks_running: 0,
+            lane_turn: Arc::new(Mutex::new(None)),
+            lane: rt.long_lane.clone(),
+        },
+    );
+    store.limiter(|state| &mut state.memory);
+    store.epoch_deadline_callback(on_tick);
+    store
+}
+
+/// An instance kept for its user's next call (the `per-user` instance policy).
+pub(crate) struct Warm {
+    store: Store<CallState>,
+    instance: Plugin,
+    stderr: MemoryOutputPipe,
+}
+
+/// Warm instances of one plugin version, at most one per user, least recently used evicted.
+pub(crate) struct WarmPool {
+    slots: Mutex<std::collections::VecDeque<(String, Warm)>>,
+    capacity: usize,
+}
+
+impl WarmPool {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self { slots: Mutex::new(std::collections::VecDeque::new()), capacity }
+    }
+
+    fn take(&self, user: &str) -> Option<Warm> {
+        let mut slots = self.slots.lock().ok()?;
+        let at = slots.iter().position(|(u, _)| u == user)?;
+        slots.remove(at).map(|(_, warm)| warm)
+    }
+
+    fn put(&self, user: String, warm: Warm) {
+        let Ok(mut slots) = self.slots.lock() else { return };
+        if self.capacity == 0 {
+            return;
+        }
+        if slots.len() >= self.capacity {
+            slots.pop_front();
+        }
+        slots.push_back((user, warm));
     }
 }
 

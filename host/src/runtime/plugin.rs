@@ -142,6 +142,8 @@ pub struct LoadedPlugin {
     pub probation_until: Option<std::time::Instant>,
     pub(crate) pre: PluginPre<CallState>,
     pub(crate) gate: Gate,
+    /// Instances kept per user (only used under the `per-user` policy).
+    pub(crate) warm: super::call::WarmPool,
     services: Arc<Services>,
 }
 
@@ -187,6 +189,10 @@ impl LoadedPlugin {
             cache,
             info: PluginInfo::default(),
             gate: Gate::new(limits.max_instances, limits.queue),
+            warm: super::call::WarmPool::new(match limits.instances {
+                crate::config::InstancePolicy::PerUser => limits.max_instances as usize,
+                crate::config::InstancePolicy::Fresh => 0,
+            }),
             manifest,
             limits,
             usage: Usage::default(),

@@ -1,0 +1,355 @@
+//! The gRPC front end: Centrifugo's `centrifugal.centrifugo.proxy.CentrifugoProxy` service,
+//! for a Centrifugo whose proxy endpoint is `grpc://host:port`.
+//!
+//! It makes the same dispatch calls as the HTTP front end and answers with the same errors,
+//! in-band in the response's `error` field: Centrifugo turns a gRPC status into a generic
+//! internal error, exactly as it does with a non-200 HTTP status. The one status it sends
+//! on purpose is UNAUTHENTICATED, for a request without the shared secret.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use base64::Engine as _;
+use subtle::ConstantTimeEq;
+use tonic::codec::CompressionEncoding;
+use tonic::metadata::AsciiMetadataKey;
+use tonic::{Request, Response, Status};
+
+use super::wire::Encoding;
+use crate::dispatch::{next_request_id, Dispatcher, RpcCall, SubscribeCall, SubscribeGrant};
+use crate::errors::{codes, RpcError};
+use crate::runtime::Conn;
+
+/// Messages and server stubs generated from `proto/centrifugo_proxy.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("centrifugal.centrifugo.proxy");
+}
+
+use pb::centrifugo_proxy_server::{CentrifugoProxy, CentrifugoProxyServer};
+
+/// Metadata key of the shared secret when the configured header is not a valid gRPC key.
+pub const DEFAULT_SECRET_KEY: &str = "x-plughost-secret";
+
+/// The metadata key carrying the shared secret: `proxy_secret_header` lowercased (gRPC keys
+/// are lowercase), or [`DEFAULT_SECRET_KEY`] when that is not a valid key.
+pub fn secret_metadata_key(proxy_secret_header: &str) -> AsciiMetadataKey {
+    AsciiMetadataKey::from_bytes(proxy_secret_header.to_ascii_lowercase().as_bytes())
+        .unwrap_or_else(|_| AsciiMetadataKey::from_static(DEFAULT_SECRET_KEY))
+}
+
+/// Streams one Centrifugo connection may run at once. Centrifugo multiplexes every proxied
+/// call over one HTTP/2 connection; hyper's default (200) would queue calls there instead of
+/// letting the plugin limits (instances, queue) decide.
+const MAX_CONCURRENT_STREAMS: u32 = 4096;
+
+/// The `CentrifugoProxy` service over a [`Dispatcher`].
+#[derive(Clone)]
+pub struct GrpcProxy {
+    dispatcher: Dispatcher,
+    secret: Option<Arc<[u8]>>,
+    secret_key: AsciiMetadataKey,
+}
+
+impl GrpcProxy {
+    /// A service requiring `secret` (when set) in metadata `secret_header` lowercased
+    /// (Centrifugo's `grpc.credentials_key`).
+    pub fn new(dispatcher: Dispatcher, secret: Option<Arc<[u8]>>, secret_header: &str) -> Self {
+        Self { dispatcher, secret, secret_key: secret_metadata_key(secret_header) }
+    }
+
+    /// The metadata key the secret is read from.
+    pub fn secret_key(&self) -> &str {
+        self.secret_key.as_str()
+    }
+
+    /// The tonic service: gzip-compressed requests accepted (`grpc.compression: true`),
+    /// messages up to `max_message` bytes (the HTTP front end's `max_body`).
+    pub fn into_service(self, max_message: usize) -> CentrifugoProxyServer<Self> {
+        CentrifugoProxyServer::new(self)
+            .accept_compressed(CompressionEncoding::Gzip)
+            .max_decoding_message_size(max_message)
+    }
+
+    /// Refuses a request without the shared secret (constant-time comparison).
+    fn authorize<T>(&self, request: &Request<T>, rpc: &'static str) -> Result<(), Status> {
+        let Some(secret) = &self.secret else { return Ok(()) };
+        let given = request.metadata().get(&self.secret_key).map(|v| v.as_bytes()).unwrap_or(b"");
+        if bool::from(given.ct_eq(secret)) {
+            Ok(())
+        } else {
+            tracing::warn!(rpc, remote = ?request.remote_addr(), key = %self.secret_key, "gRPC proxy request without a valid secret refused");
+            Err(Status::unauthenticated("missing or wrong proxy secret"))
+        }
+    }
+
+    /// For the proxies plughost does not serve: a clear status and a log line naming the proxy.
+    fn not_served<T>(&self, request: &Request<T>, rpc: &'static str) -> Status {
+        if let Err(status) = self.authorize(request, rpc) {
+            return status;
+        }
+        tracing::warn!(rpc, "Centrifugo sent a proxy call plughost does not serve; point only its rpc and subscribe proxies here");
+        Status::unimplemented(format!("plughost serves only the RPC and Subscribe proxies, not {rpc}"))
+    }
+}
+
+/// Serves `proxy` on `listener` until `shutdown` resolves, then lets in-flight calls finish.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    proxy: GrpcProxy,
+    max_message: usize,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), tonic::transport::Error> {
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
+    tonic::transport::Server::builder()
+        .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
+        .add_service(proxy.into_service(max_message))
+        .serve_with_incoming_shutdown(incoming, shutdown)
+        .await
+}
+
+#[tonic::async_trait]
+impl CentrifugoProxy for GrpcProxy {
+    async fn rpc(&self, request: Request<pb::RpcRequest>) -> Result<Response<pb::RpcResponse>, Status> {
+        self.authorize(&request, "RPC")?;
+        let (call, encoding) = match decode_rpc(request.into_inner()) {
+            Ok(decoded) => decoded,
+            Err(error) => {
+                self.dispatcher.rejected(&error);
+                return Ok(Response::new(rpc_error(error)));
+            }
+        };
+        let request_id = call.request_id.clone();
+        let reply = match self.dispatcher.rpc(call).await {
+            Ok(reply) => encode_rpc_result(reply, encoding, &request_id),
+            Err(error) => rpc_error(error),
+        };
+        Ok(Response::new(reply))
+    }
+
+    async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<pb::SubscribeResponse>, Status> {
+        self.authorize(&request, "Subscribe")?;
+        let call = match decode_subscribe(request.into_inner()) {
+            Ok(call) => call,
+            Err(error) => return Ok(Response::new(subscribe_error(error))),
+        };
+        let reply = match self.dispatcher.subscribe(call).await {
+            Ok(grant) => encode_subscribe_result(&grant),
+            Err(error) => subscribe_error(error),
+        };
+        Ok(Response::new(reply))
+    }
+
+    async fn connect(&self, request: Request<pb::ConnectRequest>) -> Result<Response<pb::ConnectResponse>, Status> {
+        Err(self.not_served(&request, "Connect"))
+    }
+
+    async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Result<Response<pb::RefreshResponse>, Status> {
+        Err(self.not_served(&request, "Refresh"))
+    }
+
+    async fn publish(&self, request: Request<pb::PublishRequest>) -> Result<Response<pb::PublishResponse>, Status> {
+        Err(self.not_served(&request, "Publish"))
+    }
+
+    async fn sub_refresh(
+        &self,
+        request: Request<pb::SubRefreshRequest>,
+    ) -> Result<Response<pb::SubRefreshResponse>, Status> {
+        Err(self.not_served(&request, "SubRefresh"))
+    }
+}
+
+/// The payload of a request: how it is encoded, and its bytes (`None` when absent).
+fn payload(encoding: &str, data: Vec<u8>, b64data: &str, object_required: bool) -> Result<(Encoding, Option<Vec<u8>>), RpcError> {
+    let encoding = match encoding {
+        "" | "json" => Encoding::Json,
+        "binary" => Encoding::Binary,
+        _ => return Err(RpcError::invalid_request("unknown encoding")),
+    };
+    // Centrifugo fills b64data when the proxy has binary_encoding on, data otherwise.
+    if !b64data.is_empty() {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(b64data)
+            .map_err(|_| RpcError::invalid_request("b64data is not valid base64"))?;
+        return Ok((Encoding::Binary, Some(bytes)));
+    }
+    if data.is_empty() {
+        return Ok((encoding, None));
+    }
+    if encoding == Encoding::Binary {
+        return Ok((encoding, Some(data)));
+    }
+    // JSON clients' payloads are JSON text; the HTTP front end gets the same checks from
+    // parsing its envelope.
+    if serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err() {
+        return Err(RpcError::invalid_request("data is not valid JSON"));
+    }
+    let text = data.trim_ascii();
+    if text == b"null" {
+        return Ok((encoding, None));
+    }
+    if object_required && !text.starts_with(b"{") {
+        return Err(RpcError::invalid_request("data must be a JSON object"));
+    }
+    let data = if text.len() == data.len() { data } else { text.to_vec() };
+    Ok((encoding, Some(data)))
+}
+
+/// Connection meta as JSON text: absent when empty, `null` or not UTF-8.
+fn meta_of(meta: Vec<u8>) -> Option<String> {
+    String::from_utf8(meta).ok().filter(|m| !m.trim().is_empty() && m.trim() != "null")
+}
+
+fn conn_of(client: String, user: String, transport: String, protocol: String, encoding: Encoding, meta: Vec<u8>) -> Conn {
+    Conn {
+        client,
+        user,
+        transport,
+        protocol,
+        encoding: match encoding {
+            Encoding::Json => "json".into(),
+            Encoding::Binary => "binary".into(),
+        },
+        meta: meta_of(meta),
+    }
+}
+
+/// Decodes an RPC proxy request into the call the HTTP front end would make.
+pub fn decode_rpc(request: pb::RpcRequest) -> Result<(RpcCall, Encoding), RpcError> {
+    if request.method.is_empty() {
+        return Err(RpcError::new(codes::METHOD_REQUIRED, "Method name required"));
+    }
+    let (encoding, bytes) = payload(&request.encoding, request.data, &request.b64data, true)?;
+    let conn = conn_of(request.client, request.user, request.transport, request.protocol, encoding, request.meta);
+    let params = bytes.unwrap_or_else(|| b"{}".to_vec());
+    Ok((RpcCall { request_id: next_request_id(), conn, method: request.method, params }, encoding))
+}
+
+/// Decodes a subscribe proxy request.
+pub fn decode_subscribe(request: pb::SubscribeRequest) -> Result<SubscribeCall, RpcError> {
+    if request.channel.is_empty() {
+        return Err(RpcError::invalid_request("channel required"));
+    }
+    let (encoding, data) = payload(&request.encoding, request.data, &request.b64data, false)?;
+    let conn = conn_of(request.client, request.user, request.transport, request.protocol, encoding, request.meta);
+    Ok(SubscribeCall { request_id: next_request_id(), conn, channel: request.channel, data })
+}
+
+fn error_of(error: RpcError) -> pb::Error {
+    pb::Error { code: error.code, message: error.message, temporary: error.temporary }
+}
+
+fn rpc_error(error: RpcError) -> pb::RpcResponse {
+    pb::RpcResponse { error: Some(error_of(error)), ..Default::default() }
+}
+
+fn subscribe_error(error: RpcError) -> pb::SubscribeResponse {
+    pb::SubscribeResponse { error: Some(error_of(error)), ..Default::default() }
+}
+
+/// The plugin's reply in `result.data` (bytes travel as they are, binary or JSON). A JSON
+/// reply that is not valid JSON is the plugin's fault and becomes an internal error.
+pub fn encode_rpc_result(reply: Vec<u8>, encoding: Encoding, request_id: &str) -> pb::RpcResponse {
+    if encoding == Encoding::Json
+        && !reply.is_empty()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&reply).is_err()
+    {
+        tracing::error!(request_id, "plugin returned a reply that is not valid JSON");
+        return rpc_error(RpcError::internal(request_id));
+    }
+    pb::RpcResponse { result: Some(pb::RpcResult { data: reply, b64data: String::new() }), ..Default::default() }
+}
+
+/// An allowed subscription; `info` and `data` are kept only when they are valid JSON, as in
+/// the HTTP front end.
+pub fn encode_subscribe_result(grant: &SubscribeGrant) -> pb::SubscribeResponse {
+    let json = |text: &Option<String>| -> Vec<u8> {
+        match text.as_deref() {
+            Some(t) if serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok() => t.as_bytes().to_vec(),
+            _ => Vec::new(),
+        }
+    };
+    let result = pb::SubscribeResult {
+        expire_at: grant.expire_at.max(0),
+        info: json(&grant.info),
+        data: json(&grant.data),
+        ..Default::default()
+    };
+    pb::SubscribeResponse { result: Some(result), ..Default::default() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rpc(method: &str, encoding: &str, data: &[u8], b64data: &str) -> pb::RpcRequest {
+        pb::RpcRequest {
+            client: "c".into(),
+            transport: "websocket".into(),
+            protocol: "json".into(),
+            encoding: encoding.into(),
+            user: "42".into(),
+            method: method.into(),
+            data: data.to_vec(),
+            b64data: b64data.into(),
+            meta: Vec::new(),
+        }
+    }
+
+    fn code(request: pb::RpcRequest) -> u32 {
+        decode_rpc(request).err().map(|e| e.code).unwrap_or(0)
+    }
+
+    #[test]
+    fn same_codes_as_the_http_front_end() {
+        assert_eq!(code(rpc("", "json", b"{}", "")), 101);
+        assert_eq!(code(rpc("m", "json", b"[1]", "")), 100);
+        assert_eq!(code(rpc("m", "json", b"{nope", "")), 100);
+        assert_eq!(code(rpc("m", "json", b"\"text\"", "")), 100);
+        assert_eq!(code(rpc("m", "xml", b"{}", "")), 100);
+        assert_eq!(code(rpc("m", "binary", b"", "%%%")), 100);
+        assert_eq!(code(rpc("m", "json", b"", "")), 0);
+        assert_eq!(code(rpc("m", "json", b"null", "")), 0);
+        assert_eq!(code(rpc("m", "json", b" {\"a\":1} ", "")), 0);
+    }
+
+    #[test]
+    fn json_and_binary_payloads() {
+        let (call, encoding) = decode_rpc(rpc("m", "json", b"", "")).unwrap();
+        assert_eq!((call.params.as_slice(), encoding), (&b"{}"[..], Encoding::Json));
+        let (call, encoding) = decode_rpc(rpc("m", "binary", b"", "aGVsbG8=")).unwrap();
+        assert_eq!((call.params.as_slice(), encoding), (&b"hello"[..], Encoding::Binary));
+        assert_eq!(call.conn.encoding, "binary");
+        let (call, _) = decode_rpc(rpc("m", "json", br#"{"a":1}"#, "")).unwrap();
+        assert_eq!(call.params, br#"{"a":1}"#);
+        assert_eq!(call.conn.user, "42");
+    }
+
+    #[test]
+    fn meta_is_json_text_or_absent() {
+        let mut request = rpc("m", "json", b"{}", "");
+        request.meta = br#"{"tenant":"t1"}"#.to_vec();
+        assert_eq!(decode_rpc(request).unwrap().0.conn.meta.as_deref(), Some(r#"{"tenant":"t1"}"#));
+        let mut request = rpc("m", "json", b"{}", "");
+        request.meta = b"null".to_vec();
+        assert_eq!(decode_rpc(request).unwrap().0.conn.meta, None);
+    }
+
+    #[test]
+    fn invalid_plugin_json_becomes_internal() {
+        let reply = encode_rpc_result(b"{nope".to_vec(), Encoding::Json, "r1");
+        assert_eq!(reply.error.map(|e| e.code), Some(500));
+        let reply = encode_rpc_result(b"\xff\x00".to_vec(), Encoding::Binary, "r1");
+        assert_eq!(reply.result.map(|r| r.data), Some(b"\xff\x00".to_vec()));
+    }
+
+    #[test]
+    fn subscribe_needs_a_channel() {
+        let request = pb::SubscribeRequest { channel: String::new(), ..Default::default() };
+        assert_eq!(decode_subscribe(request).err().map(|e| e.code), Some(100));
+        let request = pb::SubscribeRequest { channel: "user#42".into(), user: "42".into(), ..Default::default() };
+        let call = decode_subscribe(request).unwrap();
+        assert_eq!((call.channel.as_str(), call.data), ("user#42", None));
+    }
+}

@@ -1,0 +1,94 @@
+// Headless Chromium (Debian's package) driven by playwright-core, for the browser terminal
+// test and the latency benchmark.
+
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+
+import { chromium } from 'playwright-core';
+
+import { REPO } from './harness.mjs';
+
+export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+/** The built page (`make web`). */
+export const WEB_DIST = path.join(REPO, 'web', 'dist');
+
+/** Throws (with what to do) unless Chromium and the built page are there. */
+export function requireBrowser() {
+  const missing = [];
+  if (!existsSync(CHROMIUM_BIN)) missing.push(`Chromium not found at ${CHROMIUM_BIN} (apt-get install -y chromium, or make system-deps)`);
+  if (!existsSync(path.join(WEB_DIST, 'index.html')) || !existsSync(path.join(WEB_DIST, 'app.js'))) {
+    missing.push(`the page is not built in ${WEB_DIST} (make web)`);
+  }
+  if (missing.length) throw new Error(`browser tests cannot run:\n  ${missing.join('\n  ')}`);
+}
+
+/** A fresh headless Chromium with an empty profile; `close()` also removes the profile. */
+export async function launchBrowser() {
+  const profile = await mkdtemp(path.join(os.tmpdir(), 'plughost-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM_BIN,
+    headless: true,
+    viewport: { width: 1000, height: 640 },
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  const close = async () => {
+    await context.close().catch(() => {});
+    await rm(profile, { recursive: true, force: true });
+  };
+  return { context, close };
+}
+
+/** Opens the terminal page as `user` and waits until the session is live. */
+export async function openTerminal(context, hostUrl, user) {
+  const page = context.pages()[0] ?? (await context.newPage());
+  const problems = [];
+  page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
+  page.on('console', (msg) => {
+    if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);
+  });
+  await page.goto(`${hostUrl}/terminal/?user=${encodeURIComponent(user)}`);
+  try {
+    await page.waitForFunction(() => document.body.dataset.state === 'ready', null, { timeout: 20_000 });
+  } catch (error) {
+    const state = await page.evaluate(() => `${document.body.dataset.state}: ${document.getElementById('conn')?.textContent}`);
+    throw new Error(`the page did not get ready (${state}); ${problems.join('; ')}`);
+  }
+  return { page, problems };
+}
+
+/** Whether a line of the terminal's buffer is exactly `text` (trailing blanks ignored). */
+export function bufferHasLine(page, text) {
+  return page.evaluate((wanted) => {
+    const buffer = window.plughostTerminal.term.buffer.active;
+    for (let i = 0; i < buffer.length; i++) {
+      if (buffer.getLine(i)?.translateToString(true).trim() === wanted) return true;
+    }
+    return false;
+  }, text);
+}
+
+/** Waits until a line of the terminal is exactly `text`. */
+export async function waitForLine(page, text, timeout = 10_000) {
+  await page.waitForFunction(
+    (wanted) => {
+      const buffer = window.plughostTerminal.term.buffer.active;
+      for (let i = 0; i < buffer.length; i++) {
+        if (buffer.getLine(i)?.translateToString(true).trim() === wanted) return true;
+      }
+      return false;
+    },
+    text,
+    { timeout },
+  );
+}
