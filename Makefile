@@ -88,8 +88,10 @@ test: system-deps plugins test-plugins host centrifugo node-deps web
 # ---------------------------------------------------------------------------
 # Browser terminal (web/) and what its browser test needs
 #
-#   make web          bundles web/src with esbuild into web/dist/ (git-ignored); plughost serves
-#                     it at /terminal/ when web_dir = "web/dist" (scripts/run.sh sets it)
+#   make web          generates the typed RPC client from plugins/ into web/src/gen/ (plughost
+#                     codegen; git-ignored), type-checks web/src and bundles it with esbuild into
+#                     web/dist/ (git-ignored); plughost serves it at /terminal/ when
+#                     web_dir = "web/dist" (scripts/run.sh sets it)
 #   make system-deps  installs Debian's chromium when /usr/bin/chromium is missing
 # ---------------------------------------------------------------------------
 
@@ -100,7 +102,8 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 web/node_modules/.package-lock.json: web/package-lock.json
 	cd web && npm ci --no-audit --no-fund
 
-web: web/node_modules/.package-lock.json
+web: web/node_modules/.package-lock.json plugins host
+	target/release/plughost codegen --lang ts --out web/src/gen --plugins plugins
 	cd web && node build.mjs
 
 # Debian packages the tests start themselves: chromium (browser test), redis-server (multi-node).

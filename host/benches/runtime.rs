@@ -41,19 +41,30 @@ fn conn(user: String) -> Conn {
     }
 }
 
-fn bench(c: &mut Criterion) {
+/// A host serving plugins/echo.wasm with `manifest` beside it and `tweak` applied to the config.
+fn echo_host(rt: &tokio::runtime::Runtime, name: &str, manifest: &str, tweak: impl FnOnce(&mut Config)) -> Arc<plughost::dispatch::Dispatcher> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let plugins = tempfile_dir();
+    let plugins = tempfile_dir(name);
     std::fs::copy(root.join("plugins/echo.wasm"), plugins.join("echo.wasm")).expect("run `make plugins` first");
+    std::fs::write(plugins.join("echo.toml"), manifest).unwrap();
     let mut config = Config::default();
-    config.plugins_dir = plugins.clone();
+    config.plugins_dir = plugins;
     config.reload.watch = false;
     if let Some(bytes) = std::env::var("BENCH_KEEP_RESIDENT").ok().and_then(|v| v.parse().ok()) {
         config.runtime.keep_resident = bytesize::ByteSize::b(bytes);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    tweak(&mut config);
     let host = rt.block_on(plughost::server::build(&config)).unwrap();
-    let dispatcher = Arc::new(host.dispatcher);
+    Arc::new(host.dispatcher)
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let dispatcher = echo_host(&rt, "fresh", "", |_| {});
+    let per_user = echo_host(&rt, "per-user", "[limits]\ninstances = \"per-user\"\n", |_| {});
+    // Limits: a memory cap of 2 MiB (instead of 64) and fuel metering with a fuel limit.
+    let capped = echo_host(&rt, "capped", "[limits]\nmemory = \"2 MiB\"\n", |_| {});
+    let fueled = echo_host(&rt, "fuel", "[limits]\nfuel = 10000000\n", |c| c.runtime.fuel = true);
     let params = br#"{"session_id":"abc-123","data":"bHMgLWxhCg=="}"#.to_vec();
 
     let mut group = c.benchmark_group("echo");
@@ -74,12 +85,29 @@ fn bench(c: &mut Criterion) {
             async move { d.rpc(call).await.unwrap() }
         })
     });
+    for (name, d) in [("per_user_one_user", &per_user), ("memory_cap_2mib", &capped), ("fuel_metered", &fueled)] {
+        group.bench_function(name, |b| {
+            b.to_async(&rt).iter(|| {
+                let call = RpcCall { request_id: next_request_id(), conn: conn("user-1".into()), method: "echo".into(), params: params.clone() };
+                let d = d.clone();
+                async move { d.rpc(call).await.unwrap() }
+            })
+        });
+    }
+    let mut n = 0u64;
+    group.bench_function("per_user_10k_users", |b| {
+        b.to_async(&rt).iter(|| {
+            n = (n + 1) % 10_000;
+            let call = RpcCall { request_id: next_request_id(), conn: conn(format!("user-{n}")), method: "echo".into(), params: params.clone() };
+            let d = per_user.clone();
+            async move { d.rpc(call).await.unwrap() }
+        })
+    });
     group.finish();
-    let _ = std::fs::remove_dir_all(plugins);
 }
 
-fn tempfile_dir() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("plughost-bench-{}", std::process::id()));
+fn tempfile_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("plughost-bench-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
