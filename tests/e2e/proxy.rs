@@ -74,8 +74,9 @@ async fn http_level_errors() {
     let put = client().put(host.url("/centrifugo/rpc/")).body("{}").send().await.unwrap();
     assert_eq!(put.status().as_u16(), 405);
     let huge = format!(r#"{{"method":"echo","data":{{"session_id":"s","data":"{}"}}}}"#, "x".repeat(64 * 1024));
-    let (status, _) = host.rpc_raw(huge).await.unwrap();
-    assert_eq!(status, 413);
+    // On a connection of its own: the server closes it after the 413 without reading the rest.
+    let response = reqwest::Client::new().post(host.url("/centrifugo/rpc")).body(huge).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 413);
     // The trailing-slash form django-cfg clients use works too, and the host is still fine.
     let ok = client()
         .post(host.url("/centrifugo/rpc/"))

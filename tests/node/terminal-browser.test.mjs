@@ -46,6 +46,18 @@ describe('the browser terminal', () => {
     const subscribed = await page.evaluate(() => window.plughostTerminal.subscribed);
     assert.equal(subscribed.recoverable, true, 'the output subscription uses recovery');
 
+    // The page (its generated client) asked once whether the host serves the API it was
+    // generated for, and shows a warning exactly when not, without blocking the session.
+    // (This stack loads only the terminal plugin; the page was generated from all of plugins/.)
+    await page.waitForFunction(() => window.plughostTerminal.version !== undefined);
+    const version = await page.evaluate(() => ({
+      ...window.plughostTerminal.version,
+      warning: document.getElementById('version').hidden ? null : document.getElementById('version').textContent,
+    }));
+    assert.equal(version.error, undefined, 'system.check_version answered');
+    assert.match(version.client_version, /^[0-9a-f]{16}$/);
+    assert.equal(version.warning !== null, !version.compatible, `warning shown iff outdated: ${JSON.stringify(version)}`);
+
     await page.click('#terminal');
     await page.keyboard.type('echo browser-ok');
     await page.keyboard.press('Enter');
