@@ -64,5 +64,4 @@ echo "first start (compiles 20 plugins): $(start_once) ms"
 for n in 1 2 3 4 5; do
   echo "cached start $n: $(start_once) ms  ($(grep -o 'elapsed_ms[^ ]*' "$dir/host.log" | tr -d '\033' | sed 's/\[[0-9;]*m//g'))"
 done
-curl -s -o /dev/null || true
 rm -rf "$dir"

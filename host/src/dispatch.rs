@@ -37,6 +37,17 @@ pub struct SubscribeCall {
 /// What a subscribe handler allows.
 pub use crate::runtime::bindings::exports::plughost::rpc::handler::SubscribeGrant;
 
+tokio::task_local! {
+    /// The request id of the call this task is serving, so host functions can pass it on
+    /// to Centrifugo and the terminal agent (`X-Request-Id` / `x-request-id`).
+    static REQUEST_ID: Arc<str>;
+}
+
+/// The request id of the proxy call the current task serves, if any.
+pub fn current_request_id() -> Option<Arc<str>> {
+    REQUEST_ID.try_with(Arc::clone).ok()
+}
+
 /// A fresh request id: a per-process prefix and a counter, short enough to quote.
 pub fn next_request_id() -> Arc<str> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -78,7 +89,8 @@ impl Dispatcher {
             return Err(RpcError::method_not_found(&call.method));
         };
         let runtime = self.registry.runtime();
-        let result = plugin.call(runtime, call.request_id.clone(), &call.conn, &call.method, &call.params).await;
+        let run = plugin.call(runtime, call.request_id.clone(), &call.conn, &call.method, &call.params);
+        let result = REQUEST_ID.scope(call.request_id.clone(), run).await;
         if result.as_ref().is_err_and(CallFailure::is_fault) {
             self.registry.judge(plugin);
         }
@@ -102,9 +114,8 @@ impl Dispatcher {
             return Err(RpcError::new(codes::INVALID_PARAMS, "Permission denied"));
         };
         let runtime = self.registry.runtime();
-        let result = plugin
-            .subscribe(runtime, call.request_id.clone(), &call.conn, &call.channel, call.data.as_deref())
-            .await;
+        let run = plugin.subscribe(runtime, call.request_id.clone(), &call.conn, &call.channel, call.data.as_deref());
+        let result = REQUEST_ID.scope(call.request_id.clone(), run).await;
         if result.as_ref().is_err_and(CallFailure::is_fault) {
             self.registry.judge(plugin);
         }

@@ -261,3 +261,52 @@ async fn dev_rebuilds_a_crate_and_the_host_swaps_it_in() {
     let _ = dev.kill();
     let _ = dev.wait();
 }
+
+#[tokio::test]
+async fn operators_roll_back_and_pin_through_the_admin_endpoints() {
+    let dir = PluginDir::new();
+    dir.add("versioned", &fixture_plugin("versioned-v1"));
+    let host = Host::start(dir.path(), &[("PLUGHOST_ADMIN_SECRET", "adm1n")]).await.unwrap();
+    let version = async || version_of(&host.rpc("version.get", json!({}), "u").await.unwrap());
+    let admin = |method: reqwest::Method, path: &str, secret: Option<&str>| {
+        let mut request = plughost_e2e::client().request(method, host.url(path));
+        if let Some(secret) = secret {
+            request = request.bearer_auth(secret);
+        }
+        request.send()
+    };
+    rename_into_place(&dir, "versioned", &fixture_plugin("versioned-v2"));
+    wait_for("v2", async || version().await == Some(2)).await;
+
+    // Without (or with a wrong) secret nothing happens.
+    let denied = admin(reqwest::Method::POST, "/admin/plugins/versioned/rollback", None).await.unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+    let denied = admin(reqwest::Method::POST, "/admin/plugins/versioned/rollback", Some("nope")).await.unwrap();
+    assert_eq!(denied.status().as_u16(), 401);
+    assert_eq!(version().await, Some(2));
+
+    // Rollback puts v1 back, though v2 is still the file on disk.
+    let rolled = admin(reqwest::Method::POST, "/admin/plugins/versioned/rollback", Some("adm1n")).await.unwrap();
+    assert_eq!(rolled.status().as_u16(), 200);
+    assert_eq!(version().await, Some(1));
+    let status = &host.plugins().await.unwrap()["plugins"][0];
+    assert_eq!(status["last_rollback"]["automatic"], false);
+
+    // Pinned: a new file is refused with the reason, and v1 keeps serving.
+    let pinned = admin(reqwest::Method::POST, "/admin/plugins/versioned/pin", Some("adm1n")).await.unwrap();
+    assert_eq!(pinned.status().as_u16(), 200);
+    let v2 = std::fs::read(fixture_plugin("versioned-v2")).unwrap();
+    let tmp = dir.path().join(".v.tmp");
+    std::fs::write(&tmp, [v2.as_slice(), b"\0\x06\x05extra"].concat()).unwrap();
+    std::fs::rename(&tmp, dir.path().join("versioned.wasm")).unwrap();
+    wait_for("the pin's refusal", async || {
+        host.plugins().await.unwrap()["plugins"][0]["last_refusal"]["reason"].as_str().is_some_and(|r| r.contains("pinned"))
+    })
+    .await;
+    assert_eq!(version().await, Some(1));
+
+    // Unpinned: the file on disk is loaded.
+    let unpinned = admin(reqwest::Method::DELETE, "/admin/plugins/versioned/pin", Some("adm1n")).await.unwrap();
+    assert_eq!(unpinned.status().as_u16(), 200);
+    assert_eq!(version().await, Some(2));
+}

@@ -15,6 +15,7 @@ import { Centrifuge } from 'centrifuge';
 import WebSocket from 'ws';
 
 import { CENTRIFUGO_BIN, freePort, requireBinaries, startStack, withTimeout } from './harness.mjs';
+import { broadcastReachesEverySubscriber } from './checks.mjs';
 
 const execFileP = promisify(execFile);
 
@@ -141,18 +142,7 @@ describe('plughost behind the real Centrifugo', () => {
   });
 
   test("rpc('notifications.broadcast') reaches every notifications#broadcast subscriber", async () => {
-    const a = await stack.subscribe(alice, 'notifications#broadcast');
-    const b = await stack.subscribe(bob, 'notifications#broadcast');
-    try {
-      const reply = await alice.rpc('notifications.broadcast', { title: 'Maintenance', body: 'at 5' });
-      assert.deepEqual(reply.data, { success: true, message: 'Notification broadcast' });
-      const expected = { type: 'notification', title: 'Maintenance', body: 'at 5' };
-      assert.deepEqual((await a.inbox.next()).data, expected);
-      assert.deepEqual((await b.inbox.next()).data, expected);
-    } finally {
-      alice.removeSubscription(a.sub);
-      bob.removeSubscription(b.sub);
-    }
+    await broadcastReachesEverySubscriber(stack, alice, alice, bob);
   });
 
   test('the seed’s terminal#session#<id> channel works (subscription token, server API publish)', async () => {

@@ -42,3 +42,11 @@ impl HostContext {
 
 // A types-only interface still needs its (empty) host trait.
 impl types::Host for HostContext {}
+
+/// Adds the current call's request id to an outgoing gRPC request as `x-request-id`.
+pub(crate) fn tag_request<T>(request: &mut tonic::Request<T>) {
+    let id = crate::dispatch::current_request_id();
+    if let Some(value) = id.and_then(|id| tonic::metadata::MetadataValue::try_from(&*id).ok()) {
+        request.metadata_mut().insert("x-request-id", value);
+    }
+}

@@ -204,6 +204,7 @@ impl HttpApi {
             .client
             .post(format!("{}/{command}", self.api_url))
             .header("X-API-Key", &self.api_key)
+            .header("X-Request-Id", crate::dispatch::current_request_id().as_deref().unwrap_or("-"))
             .json(&body)
             .send()
             .await

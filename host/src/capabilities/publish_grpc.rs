@@ -51,6 +51,7 @@ impl GrpcApi {
     {
         let mut request = Request::new(message);
         request.metadata_mut().insert("authorization", self.auth.clone());
+        crate::capabilities::tag_request(&mut request);
         request.set_timeout(self.timeout);
         match tokio::time::timeout(self.timeout, rpc(self.client.clone(), request)).await {
             Err(_) => Err(PublishError::Timeout),

@@ -283,6 +283,7 @@ async fn reap_once(weak: &Weak<Inner>) -> bool {
 fn with_deadline<T>(message: T, deadline: Duration) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(deadline);
+    crate::capabilities::tag_request(&mut request);
     request
 }
 
