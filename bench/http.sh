@@ -11,6 +11,8 @@ make -s plugins >/dev/null
 
 dir=$(mktemp -d)
 cp plugins/echo.wasm "$dir/"
+# ECHO_MANIFEST, e.g. '[limits]\ninstances = "per-user"', benchmarks another instance policy.
+[ -n "${ECHO_MANIFEST:-}" ] && printf '%b\n' "$ECHO_MANIFEST" > "$dir/echo.toml"
 PH_PORT=18090; NATIVE_PORT=18091
 target/release/plughost serve --plugins "$dir" --listen 127.0.0.1:$PH_PORT 2>"$dir/host.log" &
 ph=$!
