@@ -295,3 +295,25 @@ async fn instance_state_never_passes_between_users() {
     assert_eq!(host.rpc("trap.panic", json!({}), "alice").await.unwrap()["error"]["code"], 500);
     assert_eq!(count(host.rpc("trap.count", json!({}), "alice").await.unwrap()), 1);
 }
+
+#[tokio::test]
+async fn plugins_reach_no_files_env_network_or_clock_unless_granted() {
+    let dir = PluginDir::new();
+    dir.add("escape", &fixture_plugin("escape"));
+    let host = Host::start(dir.path(), &[("SECRET_IN_HOST_ENV", "do-not-leak")]).await.unwrap();
+    let reach = host.rpc("escape.try", json!({}), "u").await.unwrap()["result"]["data"].clone();
+    assert_eq!(
+        reach,
+        json!({"read_file": false, "list_root": false, "write_file": false, "env_vars": 0,
+               "tcp_connect": false, "wall_clock_secs": 0}),
+        "the sandbox let something through"
+    );
+    // With the clock grant the real time is visible, and nothing else changes.
+    let dir = PluginDir::new();
+    dir.add("escape", &fixture_plugin("escape")).manifest("escape", "grants = [\"clock\"]\n");
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    let reach = host.rpc("escape.try", json!({}), "u").await.unwrap()["result"]["data"].clone();
+    assert!(reach["wall_clock_secs"].as_u64().unwrap() > 1_700_000_000, "{reach}");
+    assert_eq!(reach["read_file"], false);
+    assert_eq!(reach["env_vars"], 0);
+}
