@@ -47,8 +47,7 @@ fn echo_host(rt: &tokio::runtime::Runtime, name: &str, manifest: &str, tweak: im
     let plugins = tempfile_dir(name);
     std::fs::copy(root.join("plugins/echo.wasm"), plugins.join("echo.wasm")).expect("run `make plugins` first");
     std::fs::write(plugins.join("echo.toml"), manifest).unwrap();
-    let mut config = Config::default();
-    config.plugins_dir = plugins;
+    let mut config = Config { plugins_dir: plugins, ..Config::default() };
     config.reload.watch = false;
     if let Some(bytes) = std::env::var("BENCH_KEEP_RESIDENT").ok().and_then(|v| v.parse().ok()) {
         config.runtime.keep_resident = bytesize::ByteSize::b(bytes);

@@ -72,8 +72,7 @@ async fn main() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("plughost-reload-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     place(&dir, &v1);
-    let mut config = Config::default();
-    config.plugins_dir = dir.clone();
+    let config = Config { plugins_dir: dir.clone(), ..Config::default() };
     let host = plughost::server::build(&config).await?;
     let _watcher = plughost::reload::watch(host.registry.clone(), &dir, config.reload.settle)?;
     let d = host.dispatcher.clone();

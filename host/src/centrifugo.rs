@@ -178,8 +178,7 @@ mod tests {
 
     #[test]
     fn config_points_at_the_host_with_the_secret() {
-        let mut config = Config::default();
-        config.proxy_secret = Some("p".into());
+        let config = Config { proxy_secret: Some("p".into()), ..Config::default() };
         let namespaces: BTreeSet<String> = ["user".to_string()].into();
         let c = centrifugo_config(&config, &namespaces, Duration::from_secs(5));
         assert_eq!(c["rpc"]["proxy"]["endpoint"], "http://127.0.0.1:8080/centrifugo/rpc");

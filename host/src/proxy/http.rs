@@ -129,10 +129,11 @@ async fn openrpc(State(state): State<AppState>) -> Json<serde_json::Value> {
     Json(crate::codegen::openrpc(&state.dispatcher.registry().table()))
 }
 
-/// Checks `Authorization: Bearer <admin_secret>`; admin endpoints are off without a secret.
-fn admin_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> Result<(), Response> {
+/// The refusal for a request without `Authorization: Bearer <admin_secret>`, if it lacks it;
+/// admin endpoints are off without a secret.
+fn admin_denied(state: &AppState, headers: &axum::http::HeaderMap) -> Option<Response> {
     let Some(secret) = &state.admin_secret else {
-        return Err((StatusCode::FORBIDDEN, "admin endpoints are disabled: set admin_secret").into_response());
+        return Some((StatusCode::FORBIDDEN, "admin endpoints are disabled: set admin_secret").into_response());
     };
     let given = headers
         .get(header::AUTHORIZATION)
@@ -140,10 +141,10 @@ fn admin_allowed(state: &AppState, headers: &axum::http::HeaderMap) -> Result<()
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
     if bool::from(given.as_bytes().ct_eq(secret)) {
-        Ok(())
+        None
     } else {
         tracing::warn!("admin request with a missing or wrong secret refused");
-        Err((StatusCode::UNAUTHORIZED, "missing or wrong admin secret").into_response())
+        Some((StatusCode::UNAUTHORIZED, "missing or wrong admin secret").into_response())
     }
 }
 
@@ -156,7 +157,7 @@ fn admin_reply<T: Serialize>(result: Result<T, String>) -> Response {
 
 /// `POST /admin/plugins/{name}/rollback`: put the previous version back in service.
 async fn admin_rollback(State(state): State<AppState>, Path(name): Path<String>, headers: axum::http::HeaderMap) -> Response {
-    if let Err(denied) = admin_allowed(&state, &headers) {
+    if let Some(denied) = admin_denied(&state, &headers) {
         return denied;
     }
     admin_reply(state.dispatcher.registry().rollback(&name, "operator request", false).await)
@@ -164,7 +165,7 @@ async fn admin_rollback(State(state): State<AppState>, Path(name): Path<String>,
 
 /// `POST /admin/plugins/{name}/pin`: keep the current version whatever lands on disk.
 async fn admin_pin(State(state): State<AppState>, Path(name): Path<String>, headers: axum::http::HeaderMap) -> Response {
-    if let Err(denied) = admin_allowed(&state, &headers) {
+    if let Some(denied) = admin_denied(&state, &headers) {
         return denied;
     }
     admin_reply(state.dispatcher.registry().pin(&name).await)
@@ -172,7 +173,7 @@ async fn admin_pin(State(state): State<AppState>, Path(name): Path<String>, head
 
 /// `DELETE /admin/plugins/{name}/pin`: unpin and load the file as it is now.
 async fn admin_unpin(State(state): State<AppState>, Path(name): Path<String>, headers: axum::http::HeaderMap) -> Response {
-    if let Err(denied) = admin_allowed(&state, &headers) {
+    if let Some(denied) = admin_denied(&state, &headers) {
         return denied;
     }
     admin_reply(state.dispatcher.registry().unpin(&name, &state.plugins_dir).await)
