@@ -13,6 +13,7 @@
 import { parseArgs } from 'node:util';
 
 import { startStack } from './harness.mjs';
+import { measureEchoRtt, percentile } from './rtt.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -26,11 +27,6 @@ const CLIENTS = Number(opts.clients);
 const DURATION_MS = Number(opts.duration) * 1000;
 const ROUNDS = Number(opts.rounds);
 const VARIANTS = opts.variants.split(',').map((v) => v.trim()).filter(Boolean);
-
-function percentile(sorted, p) {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 /** Starts a stack for variant `proxy`, runs the RTT loop, stops it. */
 async function run(proxy) {
@@ -51,25 +47,7 @@ async function run(proxy) {
     // Warm up: every client a few times, so connections and plugin instances exist.
     for (let i = 0; i < 3; i++) await Promise.all(clients.map((c) => c.rpc('echo', params)));
 
-    const rtts = [];
-    let errors = 0;
-    const started = performance.now();
-    const end = started + DURATION_MS;
-    await Promise.all(
-      clients.map(async (c) => {
-        while (performance.now() < end) {
-          const t = performance.now();
-          try {
-            await c.rpc('echo', params);
-            rtts.push(performance.now() - t);
-          } catch {
-            errors++;
-          }
-        }
-      }),
-    );
-    const elapsed = (performance.now() - started) / 1000;
-    rtts.sort((a, b) => a - b);
+    const { rtts, errors, elapsed } = await measureEchoRtt(clients, params, DURATION_MS);
     return {
       proxy,
       endpoint,

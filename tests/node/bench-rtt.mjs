@@ -12,6 +12,7 @@
 import { parseArgs } from 'node:util';
 
 import { startStack, sleep } from './harness.mjs';
+import { measureEchoRtt, percentile } from './rtt.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -25,11 +26,6 @@ const CLIENTS = Number(opts.clients);
 const DURATION_MS = Number(opts.duration) * 1000;
 const PUBLISHERS = Number(opts.publishers);
 const PUBLISH_MS = Number(opts['publish-duration']) * 1000;
-
-function percentile(sorted, p) {
-  if (!sorted.length) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-}
 
 const fmt = (ms) => `${ms.toFixed(2)} ms`;
 
@@ -46,25 +42,7 @@ try {
   // Warm up: every client once, so connections and plugin instances exist.
   await Promise.all(clients.map((c) => c.rpc('echo', params)));
 
-  const rtts = [];
-  let errors = 0;
-  const started = performance.now();
-  const end = started + DURATION_MS;
-  await Promise.all(
-    clients.map(async (c) => {
-      while (performance.now() < end) {
-        const t = performance.now();
-        try {
-          await c.rpc('echo', params);
-          rtts.push(performance.now() - t);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  const elapsed = (performance.now() - started) / 1000;
-  rtts.sort((a, b) => a - b);
+  const { rtts, errors, elapsed } = await measureEchoRtt(clients, params, DURATION_MS);
   console.log(`\nrpc('echo'): ${CLIENTS} clients, sequential calls each, ${elapsed.toFixed(1)} s`);
   console.log(`  calls     ${rtts.length} ok, ${errors} errors`);
   console.log(`  rate      ${(rtts.length / elapsed).toFixed(0)} calls/s`);
