@@ -96,7 +96,7 @@ impl Dispatcher {
         }
         let result =
             result.map_err(|failure| report(&call.request_id, &plugin.name, &call.method, &call.conn.user, failure));
-        metrics().rpc(&call.method, started.elapsed(), result.as_ref().err().map(|e| e.code));
+        plugin.meters.rpc(&call.method, started.elapsed(), result.as_ref().err().map(|e| e.code));
         result
     }
 

@@ -4,6 +4,7 @@
 //! Label values come from loaded plugins only (method names a client invents are counted
 //! as `(unknown)`), so a client cannot grow the series without bound.
 
+use std::collections::HashMap;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -145,6 +146,48 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// The series one plugin version writes on every call, looked up once when it loads so a
+/// call takes no label-map locks and allocates no label strings.
+pub struct PluginMeters {
+    queue_wait: Histogram,
+    methods: HashMap<String, (Counter, Histogram)>,
+}
+
+impl PluginMeters {
+    /// Handles for `plugin` and its `methods`.
+    pub fn new<'a>(plugin: &str, methods: impl IntoIterator<Item = &'a str>) -> Self {
+        let m = metrics();
+        let methods = methods
+            .into_iter()
+            .map(|name| {
+                let labels = MethodLabels { method: name.to_string() };
+                (name.to_string(), (m.calls.get_or_create(&labels).clone(), m.latency.get_or_create(&labels).clone()))
+            })
+            .collect();
+        let queue_wait = m.queue_wait.get_or_create(&PluginLabels { plugin: plugin.to_string() }).clone();
+        Self { queue_wait, methods }
+    }
+
+    /// Records how long a call waited for an instance.
+    pub fn queue_wait(&self, waited: Duration) {
+        self.queue_wait.observe(waited.as_secs_f64());
+    }
+
+    /// Records one finished RPC of `method` (one of this plugin's).
+    pub fn rpc(&self, method: &str, elapsed: Duration, error_code: Option<u32>) {
+        match self.methods.get(method) {
+            Some((calls, latency)) => {
+                calls.inc();
+                latency.observe(elapsed.as_secs_f64());
+                if let Some(code) = error_code {
+                    metrics().errors.get_or_create(&ErrorLabels { method: method.to_string(), code }).inc();
+                }
+            }
+            None => metrics().rpc(method, elapsed, error_code),
+        }
     }
 }
 

@@ -154,10 +154,7 @@ pub(crate) async fn execute(
     let limits = &plugin.limits;
     let queued = Instant::now();
     let _permit = plugin.gate.enter(limits.deadline).await?;
-    crate::metrics::metrics()
-        .queue_wait
-        .get_or_create(&crate::metrics::PluginLabels { plugin: plugin.name.clone() })
-        .observe(queued.elapsed().as_secs_f64());
+    plugin.meters.queue_wait(queued.elapsed());
     let deadline = limits.deadline.saturating_sub(queued.elapsed());
     if deadline.is_zero() {
         return Err(CallFailure::Busy(limits.max_instances));

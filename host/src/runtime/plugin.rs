@@ -142,6 +142,8 @@ pub struct LoadedPlugin {
     pub probation_until: Option<std::time::Instant>,
     pub(crate) pre: PluginPre<CallState>,
     pub(crate) gate: Gate,
+    /// Metric handles of this version.
+    pub(crate) meters: crate::metrics::PluginMeters,
     /// Instances kept per user (only used under the `per-user` policy).
     pub(crate) warm: super::call::WarmPool,
     services: Arc<Services>,
@@ -181,6 +183,8 @@ impl LoadedPlugin {
         let instance_pre = rt.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
 
+        // Method series are added once `describe` has said which methods there are.
+        let meters = crate::metrics::PluginMeters::new(&name, []);
         let mut plugin = LoadedPlugin {
             name,
             file: path.to_path_buf(),
@@ -189,6 +193,7 @@ impl LoadedPlugin {
             cache,
             info: PluginInfo::default(),
             gate: Gate::new(limits.max_instances, limits.queue),
+            meters,
             warm: super::call::WarmPool::new(match limits.instances {
                 crate::config::InstancePolicy::PerUser => limits.max_instances as usize,
                 crate::config::InstancePolicy::Fresh => 0,
@@ -207,6 +212,8 @@ impl LoadedPlugin {
             Err(e) => return Err(LoadError::Describe(e.to_string())),
         };
         plugin.info = convert_info(info)?;
+        plugin.meters =
+            crate::metrics::PluginMeters::new(&plugin.name, plugin.info.methods.iter().map(|m| m.name.as_str()));
         Ok(plugin)
     }
 
