@@ -6,9 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use plughost::config::Config;
-use plughost::dispatch::{next_request_id, RpcCall};
-use plughost::runtime::Conn;
+use plughost::{next_request_id, Config, Conn, RpcCall};
 use serde::{Deserialize, Serialize};
 
 #[derive(Deserialize)]
@@ -42,7 +40,7 @@ fn conn(user: String) -> Conn {
 }
 
 /// A host serving plugins/echo.wasm with `manifest` beside it and `tweak` applied to the config.
-fn echo_host(rt: &tokio::runtime::Runtime, name: &str, manifest: &str, tweak: impl FnOnce(&mut Config)) -> Arc<plughost::dispatch::Dispatcher> {
+fn echo_host(rt: &tokio::runtime::Runtime, name: &str, manifest: &str, tweak: impl FnOnce(&mut Config)) -> Arc<plughost::Dispatcher> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let plugins = tempfile_dir(name);
     std::fs::copy(root.join("plugins/echo.wasm"), plugins.join("echo.wasm")).expect("run `make plugins` first");
@@ -53,7 +51,7 @@ fn echo_host(rt: &tokio::runtime::Runtime, name: &str, manifest: &str, tweak: im
         config.runtime.keep_resident = bytesize::ByteSize::b(bytes);
     }
     tweak(&mut config);
-    let host = rt.block_on(plughost::server::build(&config)).unwrap();
+    let host = rt.block_on(plughost::build(&config)).unwrap();
     Arc::new(host.dispatcher)
 }
 

@@ -8,9 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use plughost::config::Config;
-use plughost::dispatch::{next_request_id, Dispatcher, RpcCall};
-use plughost::runtime::Conn;
+use plughost::{next_request_id, Config, Conn, Dispatcher, RpcCall};
 
 fn conn() -> Conn {
     Conn { client: "c".into(), user: "u".into(), transport: "websocket".into(), protocol: "json".into(), encoding: "json".into(), meta: None }
@@ -73,8 +71,8 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)?;
     place(&dir, &v1);
     let config = Config { plugins_dir: dir.clone(), ..Config::default() };
-    let host = plughost::server::build(&config).await?;
-    let _watcher = plughost::reload::watch(host.registry.clone(), &dir, config.reload.settle)?;
+    let host = plughost::build(&config).await?;
+    let _watcher = plughost::watch(host.registry.clone(), &dir, config.reload.settle, host.shutdown.clone())?;
     let d = host.dispatcher.clone();
 
     // 1. File landing (rename into place) to the new version answering.

@@ -93,8 +93,21 @@ pub fn centrifugo_config(config: &Config, subscribe_namespaces: &BTreeSet<String
                 }
             },
             "namespaces": namespaces,
+            // Channels without `#` are in the default namespace `""`: a plugin authorising
+            // it gets their subscriptions through the proxy.
+            "without_namespace": default_namespace(subscribe_namespaces.contains("")),
         },
     })
+}
+
+/// Settings of the default namespace (channels without `#`): proxied when a plugin
+/// authorises it, otherwise closed to clients as before.
+fn default_namespace(proxied: bool) -> Value {
+    if proxied {
+        json!({ "subscribe_proxy_enabled": true, "presence": true, "history_size": 100, "history_ttl": "300s", "force_recovery": true })
+    } else {
+        json!({})
+    }
 }
 
 /// Centrifugo's gRPC server API, enabled when the host publishes through it (`api = "grpc"`),
@@ -187,6 +200,10 @@ mod tests {
         let user = c["channel"]["namespaces"].as_array().unwrap().iter().find(|n| n["name"] == "user").unwrap();
         assert_eq!(user["subscribe_proxy_enabled"], true);
         assert_eq!(c["grpc_api"]["enabled"], false);
+        assert_eq!(c["channel"]["without_namespace"], json!({}));
+        let namespaces: BTreeSet<String> = ["".to_string()].into();
+        let c = centrifugo_config(&config, &namespaces, Duration::from_secs(5));
+        assert_eq!(c["channel"]["without_namespace"]["subscribe_proxy_enabled"], true);
     }
 
     #[test]

@@ -2,13 +2,17 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use std::path::Path;
+
+use anyhow::{bail, Result};
 use clap::{Parser, Subcommand};
 
+use crate::codegen::{emit, write_files, Api, Lang};
 use crate::config::{Config, LogFormat};
-use crate::dispatch::{next_request_id, RpcCall};
+use crate::contract::{Conn, CONTRACT_VERSION};
+use crate::dispatch::RpcCall;
 use crate::proxy::wire::{encode_error, encode_rpc_result, Encoding};
-use crate::runtime::Conn;
+use crate::request_id::next_request_id;
 
 /// Runs Centrifugo RPC handlers as sandboxed WebAssembly plugins.
 ///
@@ -94,7 +98,7 @@ pub enum Command {
     Codegen {
         /// Target language.
         #[arg(long, value_enum)]
-        lang: crate::codegen::Lang,
+        lang: Lang,
         /// Folder the generated files are written to (created if missing).
         #[arg(long)]
         out: PathBuf,
@@ -168,7 +172,7 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
             if let Some(dir) = plugins {
                 config.plugins_dir = dir;
             }
-            crate::codegen::run(&config, lang, &out).await
+            codegen(&config, lang, &out).await
         }
         Command::Token { user, ttl, channel } => {
             let secret = &config.centrifugo.token_secret;
@@ -211,17 +215,13 @@ async fn call(config: &Config, method: String, params: String, user: String, cli
 }
 
 async fn check(config: &Config, file: PathBuf) -> Result<i32> {
-    let max_memory = config.runtime.max_memory.as_u64().max(config.limits.memory.as_u64());
-    let runtime = std::sync::Arc::new(crate::runtime::Runtime::new(&config.runtime, config.cache_dir(), max_memory)?);
-    let services = std::sync::Arc::new(crate::server::services(config)?);
-    let bytes = std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
-    match crate::runtime::LoadedPlugin::load(&runtime, &file, &bytes, &config.limits, services).await {
+    match crate::server::check(config, &file).await? {
         Ok(plugin) => {
             let report = serde_json::json!({
                 "file": file.display().to_string(),
                 "name": plugin.name,
                 "sha256": plugin.sha256,
-                "contract": format!("plughost:rpc@{}", crate::runtime::CONTRACT_VERSION),
+                "contract": format!("plughost:rpc@{CONTRACT_VERSION}"),
                 "methods": plugin.info.methods,
                 "subscribe_namespaces": plugin.info.subscribe_namespaces,
             });
@@ -250,5 +250,34 @@ async fn centrifugo_config(config: &Config, grpc: bool) -> Result<i32> {
         crate::centrifugo::use_grpc_proxy(&mut generated, config)?;
     }
     println!("{}", serde_json::to_string_pretty(&generated)?);
+    Ok(0)
+}
+
+/// `plughost codegen`: loads the plugins of `config`, generates the client, writes it.
+async fn codegen(config: &Config, lang: Lang, out: &Path) -> Result<i32> {
+    if !config.plugins_dir.is_dir() {
+        bail!("plugins folder {} does not exist", config.plugins_dir.display());
+    }
+    let host = crate::server::build(config).await?;
+    // A refused plugin would silently be missing from the client.
+    let refused: Vec<String> = host
+        .registry
+        .status()
+        .into_iter()
+        .filter_map(|s| s.last_refusal.map(|r| format!("{}: {}", r.file.display(), r.reason)))
+        .collect();
+    if !refused.is_empty() {
+        bail!("refused plugins (fix or remove them first):\n  {}", refused.join("\n  "));
+    }
+    let api = Api::from_table(&host.registry.table());
+    for warning in &api.warnings {
+        tracing::warn!("{warning}");
+    }
+    let files = emit(&api, lang);
+    write_files(out, &files)?;
+    for file in &files {
+        println!("{}", out.join(&file.path).display());
+    }
+    tracing::info!(version = %api.version, methods = api.methods.len(), types = api.types.len(), "client generated");
     Ok(0)
 }

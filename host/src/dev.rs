@@ -17,7 +17,9 @@ pub async fn run(crate_dir: &Path, plugins_dir: &Path) -> Result<()> {
     }
     std::fs::create_dir_all(plugins_dir)?;
     let name = crate_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let target = plugins_dir.join(format!("{name}.wasm"));
+    let Some(target) = crate::plugin_dir::wasm_path(plugins_dir, &name) else {
+        bail!("the crate folder's name {name:?} cannot name a plugin");
+    };
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<()>();
     let mut debouncer = new_debouncer(Duration::from_millis(200), None, move |result: DebounceEventResult| {
@@ -44,7 +46,7 @@ pub async fn run(crate_dir: &Path, plugins_dir: &Path) -> Result<()> {
                 while rx.try_recv().is_ok() {}
                 build_and_install(&crate_dir, &target).await;
             }
-            _ = crate::server::shutdown_signal() => return Ok(()),
+            _ = crate::shutdown::signal() => return Ok(()),
         }
     }
 }

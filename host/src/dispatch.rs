@@ -1,14 +1,15 @@
 //! Dispatch: a decoded proxy call goes to the plugin version that serves it, and the
-//! outcome comes back as a reply or an [`RpcError`]. Front ends (HTTP, gRPC, the CLI)
-//! all call through here; none of them touches the runtime.
+//! outcome comes back as a reply or an [`RpcError`]: this is where a call's failure
+//! becomes the code and message a client sees. Front ends (HTTP, gRPC, the CLI) all call
+//! through here; none of them touches the runtime.
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::contract::{namespace_of, Conn, SubscribeGrant, SYSTEM_PREFIX};
 use crate::errors::{codes, RpcError};
 use crate::metrics::{metrics, UNKNOWN_METHOD};
 use crate::registry::Registry;
-use crate::runtime::{CallFailure, Conn};
+use crate::runtime::CallFailure;
 
 /// A decoded RPC proxy call.
 pub struct RpcCall {
@@ -34,31 +35,6 @@ pub struct SubscribeCall {
     pub data: Option<Vec<u8>>,
 }
 
-/// What a subscribe handler allows.
-pub use crate::runtime::bindings::exports::plughost::rpc::handler::SubscribeGrant;
-
-tokio::task_local! {
-    /// The request id of the call this task is serving, so host functions can pass it on
-    /// to Centrifugo and the terminal agent (`X-Request-Id` / `x-request-id`).
-    static REQUEST_ID: Arc<str>;
-}
-
-/// The request id of the proxy call the current task serves, if any.
-pub fn current_request_id() -> Option<Arc<str>> {
-    REQUEST_ID.try_with(Arc::clone).ok()
-}
-
-/// A fresh request id: a per-process prefix and a counter, short enough to quote.
-pub fn next_request_id() -> Arc<str> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    static PREFIX: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    let prefix = PREFIX.get_or_init(|| {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        nanos ^ std::process::id().rotate_left(16)
-    });
-    Arc::from(format!("{prefix:08x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed)))
-}
-
 /// Routes calls to plugins.
 #[derive(Clone)]
 pub struct Dispatcher {
@@ -79,8 +55,8 @@ impl Dispatcher {
     /// Runs an RPC; the reply bytes are the plugin's result.
     pub async fn rpc(&self, call: RpcCall) -> Result<Vec<u8>, RpcError> {
         // `system.*` is the host's own; the table never holds such a method.
-        if call.method.starts_with(crate::system::PREFIX) {
-            return crate::system::rpc(&self.registry, &call);
+        if call.method.starts_with(SYSTEM_PREFIX) {
+            return crate::system::rpc(&self.registry.table(), &call.request_id, &call.method, &call.params);
         }
         let started = std::time::Instant::now();
         let table = self.registry.table();
@@ -89,8 +65,7 @@ impl Dispatcher {
             return Err(RpcError::method_not_found(&call.method));
         };
         let runtime = self.registry.runtime();
-        let run = plugin.call(runtime, call.request_id.clone(), &call.conn, &call.method, &call.params);
-        let result = REQUEST_ID.scope(call.request_id.clone(), run).await;
+        let result = plugin.call(runtime, call.request_id.clone(), &call.conn, &call.method, &call.params).await;
         if result.as_ref().is_err_and(CallFailure::is_fault) {
             self.registry.judge(plugin);
         }
@@ -107,15 +82,15 @@ impl Dispatcher {
 
     /// Asks the plugin owning the channel's namespace whether the subscription is allowed.
     pub async fn subscribe(&self, call: SubscribeCall) -> Result<SubscribeGrant, RpcError> {
-        let namespace = call.channel.split_once('#').map(|(ns, _)| ns).unwrap_or("");
+        let namespace = namespace_of(&call.channel);
         let table = self.registry.table();
         let Some(plugin) = table.namespace(namespace) else {
             tracing::info!(request_id = %call.request_id, channel = %call.channel, "subscription refused: no handler for its namespace");
             return Err(RpcError::new(codes::INVALID_PARAMS, "Permission denied"));
         };
         let runtime = self.registry.runtime();
-        let run = plugin.subscribe(runtime, call.request_id.clone(), &call.conn, &call.channel, call.data.as_deref());
-        let result = REQUEST_ID.scope(call.request_id.clone(), run).await;
+        let result =
+            plugin.subscribe(runtime, call.request_id.clone(), &call.conn, &call.channel, call.data.as_deref()).await;
         if result.as_ref().is_err_and(CallFailure::is_fault) {
             self.registry.judge(plugin);
         }
@@ -125,7 +100,7 @@ impl Dispatcher {
 
 /// Logs a failed call in full and returns what the client may see.
 fn report(request_id: &str, plugin: &str, target: &str, user: &str, failure: CallFailure) -> RpcError {
-    let error = failure.to_rpc_error(request_id);
+    let error = client_error(&failure, request_id);
     match &failure {
         CallFailure::Plugin(e) => {
             tracing::debug!(request_id, plugin, target, user, code = e.code, "plugin returned an error")
@@ -134,4 +109,27 @@ fn report(request_id: &str, plugin: &str, target: &str, user: &str, failure: Cal
         _ => tracing::error!(request_id, plugin, target, user, code = error.code, detail = %failure, "call failed"),
     }
     error
+}
+
+/// The error the client sees for `failure`. Internals stay in the log, found by `request_id`.
+fn client_error(failure: &CallFailure, request_id: &str) -> RpcError {
+    match failure {
+        CallFailure::Plugin(e) => e.clone(),
+        CallFailure::Deadline(d) => RpcError::temporary(
+            codes::DEADLINE_EXCEEDED,
+            format!("Deadline exceeded: the call took longer than {} ms (request {request_id})", d.as_millis()),
+        ),
+        CallFailure::Memory(_) => RpcError::new(codes::MEMORY_LIMIT, format!("Memory limit exceeded (request {request_id})")),
+        CallFailure::Fuel => RpcError::new(codes::FUEL_EXHAUSTED, format!("Fuel exhausted (request {request_id})")),
+        CallFailure::Trap(_) => RpcError::internal(request_id),
+        CallFailure::Busy(_) => {
+            RpcError::temporary(codes::PLUGIN_BUSY, format!("Plugin busy, retry later (request {request_id})"))
+        }
+        CallFailure::ParamsTooLarge { limit, .. } => {
+            RpcError::new(codes::PARAMS_TOO_LARGE, format!("Params larger than {limit} bytes"))
+        }
+        CallFailure::ReplyTooLarge { .. } => {
+            RpcError::new(codes::REPLY_TOO_LARGE, format!("Reply too large (request {request_id})"))
+        }
+    }
 }

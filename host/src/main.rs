@@ -1,8 +1,7 @@
 //! The `plughost` binary: parse the command line, set up logging, run.
 
 use clap::Parser;
-use plughost::cli::{load_config, run, Cli};
-use plughost::config::LogFormat;
+use plughost::{load_config, run, Cli, LogFormat};
 use tracing_subscriber::EnvFilter;
 
 fn main() -> std::process::ExitCode {

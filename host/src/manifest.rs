@@ -11,10 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Limits;
 
-/// A host interface a plugin can be granted.
+/// What a manifest's `grants` may name. Each grant but `clock` enables one capability
+/// (`capabilities::capabilities` maps it to its WIT interface).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Capability {
+pub enum Grant {
     /// `plughost:rpc/log`: always granted.
     Log,
     /// `plughost:rpc/config`: reads the manifest's `[config]` values.
@@ -27,15 +28,15 @@ pub enum Capability {
     Clock,
 }
 
-impl Capability {
-    /// The capability behind an imported `plughost:rpc/<interface>`.
-    pub fn for_interface(interface: &str) -> Option<Self> {
-        match interface {
-            "log" => Some(Self::Log),
-            "config" => Some(Self::Config),
-            "publish" => Some(Self::Publish),
-            "terminal" => Some(Self::Terminal),
-            _ => None,
+impl Grant {
+    /// The name a manifest uses for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Log => "log",
+            Self::Config => "config",
+            Self::Publish => "publish",
+            Self::Terminal => "terminal",
+            Self::Clock => "clock",
         }
     }
 }
@@ -45,7 +46,7 @@ impl Capability {
 #[serde(default, deny_unknown_fields)]
 pub struct Manifest {
     /// Host interfaces beyond `log` (`config`, `publish`, `terminal`, `clock`).
-    pub grants: Vec<Capability>,
+    pub grants: Vec<Grant>,
     /// Channel patterns `publish` may reach (`*` matches any run of characters).
     pub channels: Vec<String>,
     /// Values the plugin reads through `plughost:rpc/config`.
@@ -70,10 +71,9 @@ pub struct LimitOverrides {
 }
 
 impl Manifest {
-    /// Reads the manifest beside `wasm` (`x.wasm` -> `x.toml`); none there means the defaults.
-    pub fn for_plugin(wasm: &Path) -> Result<Self, String> {
-        let path = wasm.with_extension("toml");
-        match std::fs::read_to_string(&path) {
+    /// Reads the manifest at `path`; none there means the defaults.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        match std::fs::read_to_string(path) {
             Ok(text) => toml::from_str(&text).map_err(|e| format!("manifest {}: {e}", path.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Self::default()),
             Err(e) => Err(format!("manifest {}: {e}", path.display())),
@@ -81,8 +81,8 @@ impl Manifest {
     }
 
     /// Whether the plugin may use `cap`.
-    pub fn grants(&self, cap: Capability) -> bool {
-        cap == Capability::Log || self.grants.contains(&cap)
+    pub fn grants(&self, grant: Grant) -> bool {
+        grant == Grant::Log || self.grants.contains(&grant)
     }
 
     /// Whether `publish` may reach `channel`.
@@ -145,8 +145,8 @@ mod tests {
     #[test]
     fn deny_by_default() {
         let m = Manifest::default();
-        assert!(m.grants(Capability::Log));
-        assert!(!m.grants(Capability::Publish));
+        assert!(m.grants(Grant::Log));
+        assert!(!m.grants(Grant::Publish));
         assert!(!m.allows_channel("user#1"));
     }
 
@@ -160,6 +160,6 @@ mod tests {
         assert_eq!(limits.deadline, Duration::from_millis(100));
         assert_eq!(limits.max_instances, 2);
         assert_eq!(limits.memory, Limits::default().memory);
-        assert!(m.grants(Capability::Publish));
+        assert!(m.grants(Grant::Publish));
     }
 }

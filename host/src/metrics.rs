@@ -15,8 +15,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::registry::MethodTable;
-
 /// Method label used for calls to methods no plugin serves, and for undecodable requests.
 pub const UNKNOWN_METHOD: &str = "(unknown)";
 
@@ -135,11 +133,22 @@ impl Metrics {
         self.reloads.get_or_create(&ReloadLabels { plugin: plugin.to_string(), outcome: outcome.into() }).inc();
     }
 
-    /// The text exposition, with per-plugin gauges taken from `table` now.
-    pub fn render(&self, table: &MethodTable) -> String {
+    /// Records a rollback of `plugin`.
+    pub fn rollback(&self, plugin: &str, automatic: bool) {
+        self.rollbacks.get_or_create(&RollbackLabels { plugin: plugin.to_string(), automatic: automatic.to_string() }).inc();
+    }
+
+    /// Records a publish or broadcast with its `outcome` (`ok` or the error kind).
+    pub fn publish(&self, outcome: &str) {
+        self.publishes.get_or_create(&PublishLabels { outcome: outcome.to_string() }).inc();
+    }
+
+    /// The text exposition, with the per-plugin instance gauges set from `instances`
+    /// (plugin name, instances running now) as they are now.
+    pub fn render<'a>(&self, instances: impl IntoIterator<Item = (&'a str, u32)>) -> String {
         self.instances.clear();
-        for plugin in table.plugins().values() {
-            self.instances.get_or_create(&PluginLabels { plugin: plugin.name.clone() }).set(plugin.instances_in_use() as i64);
+        for (plugin, in_use) in instances {
+            self.instances.get_or_create(&PluginLabels { plugin: plugin.to_string() }).set(i64::from(in_use));
         }
         let mut out = String::new();
         if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {

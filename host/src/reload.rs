@@ -14,8 +14,9 @@ use notify_debouncer_full::notify::event::{EventKind, ModifyKind};
 use notify_debouncer_full::notify::{RecommendedWatcher, RecursiveMode};
 use notify_debouncer_full::{new_debouncer, DebounceEventResult, Debouncer, RecommendedCache};
 
-use crate::registry::{is_plugin_file, Registry};
-use crate::runtime::plugin_name;
+use crate::plugin_dir::{plugin_for_change, plugin_name};
+use crate::registry::Registry;
+use crate::shutdown::Shutdown;
 
 /// Keeps the watcher alive; dropping it stops watching.
 pub struct Watcher {
@@ -36,8 +37,9 @@ enum Change {
 /// Per-file state: whether a worker is applying it, and whether it changed again meanwhile.
 type Pending = Arc<Mutex<HashMap<PathBuf, Option<Change>>>>;
 
-/// Starts watching `dir`; changes are applied to `registry` until the watcher is dropped.
-pub fn watch(registry: Arc<Registry>, dir: &Path, settle: Duration) -> Result<Watcher> {
+/// Starts watching `dir`; changes are applied to `registry` until the watcher is dropped
+/// or `shutdown` is triggered.
+pub fn watch(registry: Arc<Registry>, dir: &Path, settle: Duration, shutdown: Shutdown) -> Result<Watcher> {
     let dir = dir.canonicalize().with_context(|| format!("cannot watch {}", dir.display()))?;
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<(PathBuf, Change)>();
     let mut debouncer = new_debouncer(Duration::from_millis(20), Some(Duration::from_millis(5)), move |result: DebounceEventResult| {
@@ -66,26 +68,28 @@ pub fn watch(registry: Arc<Registry>, dir: &Path, settle: Duration) -> Result<Wa
     tracing::info!(dir = %dir.display(), "watching plugins for changes");
 
     let pending: Pending = Arc::default();
-    tokio::spawn(async move {
-        while let Some((path, change)) = rx.recv().await {
-            // A manifest change reloads its plugin; a rename away reads as a removal.
-            let wasm = match path.extension().and_then(|e| e.to_str()) {
-                Some("wasm") => path,
-                Some("toml") => path.with_extension("wasm"),
-                _ => continue,
+    let stop = shutdown.triggered();
+    shutdown.clone().spawn(async move {
+        tokio::pin!(stop);
+        loop {
+            let (path, change) = tokio::select! {
+                next = rx.recv() => match next {
+                    Some(next) => next,
+                    None => return,
+                },
+                _ = &mut stop => return,
             };
-            if !is_plugin_file(&wasm) || plugin_name(&wasm).starts_with('.') {
-                continue;
-            }
+            // A manifest change reloads its plugin; a rename away reads as a removal.
+            let Some(wasm) = plugin_for_change(&path) else { continue };
             let change = if change == Change::Complete && !wasm.exists() { Change::Removed } else { change };
-            schedule(registry.clone(), pending.clone(), wasm, change, settle);
+            schedule(registry.clone(), pending.clone(), wasm, change, settle, &shutdown);
         }
     });
     Ok(Watcher { _debouncer: debouncer })
 }
 
 /// Applies `change` to `wasm` on its own task, coalescing changes that arrive meanwhile.
-fn schedule(registry: Arc<Registry>, pending: Pending, wasm: PathBuf, change: Change, settle: Duration) {
+fn schedule(registry: Arc<Registry>, pending: Pending, wasm: PathBuf, change: Change, settle: Duration, shutdown: &Shutdown) {
     {
         let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(queued) = pending.get_mut(&wasm) {
@@ -95,9 +99,13 @@ fn schedule(registry: Arc<Registry>, pending: Pending, wasm: PathBuf, change: Ch
         }
         pending.insert(wasm.clone(), None);
     }
-    tokio::spawn(async move {
+    let stopping = shutdown.clone();
+    shutdown.spawn(async move {
         let mut change = change;
         loop {
+            if stopping.is_triggered() {
+                return;
+            }
             apply(&registry, &wasm, change, settle).await;
             let mut pending = pending.lock().unwrap_or_else(|p| p.into_inner());
             match pending.get_mut(&wasm).and_then(Option::take) {
@@ -114,7 +122,9 @@ fn schedule(registry: Arc<Registry>, pending: Pending, wasm: PathBuf, change: Ch
 async fn apply(registry: &Registry, wasm: &Path, change: Change, settle: Duration) {
     loop {
         let Ok(meta) = tokio::fs::metadata(wasm).await else {
-            registry.unload(&plugin_name(wasm)).await;
+            if let Some(name) = plugin_name(wasm) {
+                registry.unload(&name).await;
+            }
             return;
         };
         let age = meta.modified().ok().and_then(|m| SystemTime::now().duration_since(m).ok()).unwrap_or(settle);

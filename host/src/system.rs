@@ -5,24 +5,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::dispatch::RpcCall;
+use crate::contract::{api_version, MethodInfo};
 use crate::errors::{codes, RpcError};
-use crate::registry::Registry;
-use crate::runtime::MethodInfo;
+use crate::registry::MethodTable;
 
-/// Prefix of the methods the host answers itself.
-pub const PREFIX: &str = "system.";
 /// Compares a client's API version hash with the server's.
 pub const CHECK_VERSION: &str = "system.check_version";
 /// Lists the loaded methods.
 pub const METHODS: &str = "system.methods";
-
-/// Why a plugin may not serve `method`, if it may not.
-pub fn reserved(method: &str) -> Option<String> {
-    method.starts_with(PREFIX).then(|| {
-        format!("method '{method}' uses the reserved prefix '{PREFIX}' (the host answers system.* methods itself)")
-    })
-}
 
 #[derive(Deserialize)]
 struct CheckVersionParams {
@@ -44,23 +34,27 @@ struct MethodEntry<'a> {
     plugin: &'a str,
 }
 
-/// Answers a `system.*` call.
-pub fn rpc(registry: &Registry, call: &RpcCall) -> Result<Vec<u8>, RpcError> {
-    let table = registry.table();
-    let reply = match call.method.as_str() {
+/// The API version hash of the methods `table` serves.
+pub fn table_version(table: &MethodTable) -> String {
+    api_version(table.plugins().values().flat_map(|p| p.info.methods.iter()))
+}
+
+/// Answers a `system.*` call of `method` with `params` against the methods `table` serves.
+pub fn rpc(table: &MethodTable, request_id: &str, method: &str, params: &[u8]) -> Result<Vec<u8>, RpcError> {
+    let reply = match method {
         CHECK_VERSION => {
             // Fixed message: serde's would quote the input back to the caller.
-            let params: CheckVersionParams = serde_json::from_slice(&call.params).map_err(|_| {
+            let params: CheckVersionParams = serde_json::from_slice(params).map_err(|_| {
                 RpcError::new(codes::INVALID_PARAMS, "invalid params: field 'version': a string is required")
             })?;
-            let server_version = crate::codegen::api_version(&table);
+            let server_version = table_version(table);
             let compatible = params.version == server_version;
             let message = if compatible {
                 "client and server API versions match".to_string()
             } else {
                 "client API version differs from the server's: regenerate the client (plughost codegen)".to_string()
             };
-            tracing::debug!(request_id = %call.request_id, compatible, %server_version, "system.check_version");
+            tracing::debug!(request_id, compatible, %server_version, "system.check_version");
             serde_json::to_vec(&CheckVersionResult {
                 compatible,
                 server_version,
@@ -77,13 +71,13 @@ pub fn rpc(registry: &Registry, call: &RpcCall) -> Result<Vec<u8>, RpcError> {
                 })
                 .collect();
             entries.sort_by(|a, b| a.name.cmp(b.name));
-            serde_json::to_vec(&json!({ "version": crate::codegen::api_version(&table), "methods": entries }))
+            serde_json::to_vec(&json!({ "version": table_version(table), "methods": entries }))
         }
-        _ => return Err(RpcError::method_not_found(&call.method)),
+        _ => return Err(RpcError::method_not_found(method)),
     };
     reply.map_err(|e| {
-        tracing::error!(request_id = %call.request_id, method = %call.method, error = %e, "cannot encode a system reply");
-        RpcError::internal(&call.request_id)
+        tracing::error!(request_id, method, error = %e, "cannot encode a system reply");
+        RpcError::internal(request_id)
     })
 }
 
@@ -157,15 +151,7 @@ pub fn methods() -> Vec<MethodInfo> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn only_the_system_prefix_is_reserved() {
-        assert!(reserved("system.check_version").is_some_and(|why| why.contains("reserved prefix 'system.'")));
-        assert!(reserved("system.anything").is_some());
-        assert_eq!(reserved("system"), None);
-        assert_eq!(reserved("systems.x"), None);
-        assert_eq!(reserved("echo"), None);
-    }
+    use crate::contract::reserved;
 
     #[test]
     fn built_in_methods_are_all_reserved_names() {

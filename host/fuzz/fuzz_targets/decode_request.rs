@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use plughost::proxy::wire::{decode_rpc, decode_subscribe, encode_error, encode_rpc_result};
+use plughost::wire::{decode_rpc, decode_subscribe, encode_error, encode_rpc_result};
 
 fuzz_target!(|body: &[u8]| {
     match decode_rpc(body) {

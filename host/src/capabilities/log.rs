@@ -1,7 +1,19 @@
 //! `plughost:rpc/log`: plugin log lines, tagged with the plugin and the request id.
 
-use super::HostContext;
-use crate::runtime::bindings::plughost::rpc::log::{Host, Level};
+use wasmtime::component::{HasSelf, Linker};
+
+use super::context::{HostContext, HostState};
+use crate::manifest::Grant;
+use crate::contract::bindings::plughost::rpc::log::{self, Host, Level};
+
+/// The WIT interface (`plughost:rpc/log`); every plugin may log.
+pub(super) const INTERFACE: &str = "log";
+/// Every plugin may log: no grant needed.
+pub(super) const GRANT: Option<Grant> = None;
+
+pub(super) fn add_to_linker<T: HostState>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    log::add_to_linker::<T, HasSelf<HostContext>>(linker, T::host)
+}
 
 /// Longest message kept; a plugin cannot flood the log with one call.
 const MAX_MESSAGE: usize = 4096;
@@ -12,7 +24,7 @@ impl Host for HostContext {
             Some((cut, _)) => &message[..cut],
             None => message.as_str(),
         };
-        let (plugin, request_id) = (self.plugin.as_str(), &*self.request_id);
+        let (plugin, request_id) = (&*self.plugin, &*self.request_id);
         match level {
             Level::Trace => tracing::trace!(target: "plugin", plugin, request_id, "{message}"),
             Level::Debug => tracing::debug!(target: "plugin", plugin, request_id, "{message}"),

@@ -1,52 +1,64 @@
-//! Host functions plugins import, one module per capability. Each checks the plugin's
-//! grants from its manifest; the services behind them are shared by all calls.
+//! Host functions plugins import, one unit per capability, the way Spin's factors are:
+//! each module owns its WIT interface's host functions, its `add_to_linker`, the services
+//! it needs and the grant that enables it, and [`CAPABILITIES`] is the one list that maps
+//! grant <-> WIT interface <-> module. Adding a capability is its WIT interface, one module
+//! here, one entry in that list, and its SDK module.
+//!
+//! A host function knows the call it serves only through [`HostContext`] (plugin, request
+//! id, manifest, services); it never sees the dispatcher, the registry or a front end.
 
 mod config;
+mod context;
 mod log;
-pub mod publish;
-pub mod publish_grpc;
+mod publish;
 mod terminal;
-pub mod terminal_output;
 
-use std::sync::Arc;
+use wasmtime::component::Linker;
 
-use crate::manifest::Manifest;
-use crate::runtime::bindings::plughost::rpc::types;
+use crate::contract::bindings::plughost::rpc::types;
+use crate::manifest::Grant;
+pub use context::{HostContext, HostState, Services};
 
-pub use publish::Publisher;
-pub use terminal::Terminals;
 
-/// Clients the host functions talk through, shared by every call.
-#[derive(Default)]
-pub struct Services {
-    /// Centrifugo's server API, when configured.
-    pub publisher: Option<Publisher>,
-    /// The terminal agent, when `terminal_endpoint` is configured.
-    pub terminal: Option<Terminals>,
+/// One capability: the WIT interface (`plughost:rpc/<interface>`) it implements, the grant
+/// a plugin's manifest needs for importing it (`None`: every plugin may), and how its host
+/// functions join a linker.
+pub struct Capability<T: 'static> {
+    /// The interface name inside `plughost:rpc`.
+    pub interface: &'static str,
+    /// The grant it needs, if any.
+    pub grant: Option<Grant>,
+    /// Adds its host functions to `linker`.
+    pub add_to_linker: fn(&mut Linker<T>) -> wasmtime::Result<()>,
 }
 
-/// What a host function knows about the call it serves.
-pub struct HostContext {
-    pub(crate) plugin: String,
-    pub(crate) request_id: Arc<str>,
-    pub(crate) manifest: Arc<Manifest>,
-    pub(crate) services: Arc<Services>,
+/// Every capability of the host: the one list (grant <-> interface <-> module).
+pub fn capabilities<T: HostState>() -> [Capability<T>; 5] {
+    [
+        // Shared type definitions carry no functions: nothing to grant.
+        Capability { interface: "types", grant: None, add_to_linker: add_types::<T> },
+        Capability { interface: log::INTERFACE, grant: log::GRANT, add_to_linker: log::add_to_linker::<T> },
+        Capability { interface: config::INTERFACE, grant: config::GRANT, add_to_linker: config::add_to_linker::<T> },
+        Capability { interface: publish::INTERFACE, grant: publish::GRANT, add_to_linker: publish::add_to_linker::<T> },
+        Capability { interface: terminal::INTERFACE, grant: terminal::GRANT, add_to_linker: terminal::add_to_linker::<T> },
+    ]
 }
 
-impl HostContext {
-    /// Context for one call of `plugin`.
-    pub fn new(plugin: String, request_id: Arc<str>, manifest: Arc<Manifest>, services: Arc<Services>) -> Self {
-        Self { plugin, request_id, manifest, services }
+/// The grant `plughost:rpc/<interface>` needs (`Some(None)`: none), or `None` when no
+/// capability implements it.
+pub fn grant_for(interface: &str) -> Option<Option<Grant>> {
+    capabilities::<HostContext>().into_iter().find(|c| c.interface == interface).map(|c| c.grant)
+}
+
+/// Adds every capability's host functions to `linker`.
+pub fn add_to_linker<T: HostState>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    for capability in capabilities::<T>() {
+        (capability.add_to_linker)(linker)?;
     }
+    Ok(())
 }
 
-// A types-only interface still needs its (empty) host trait.
-impl types::Host for HostContext {}
-
-/// Adds the current call's request id to an outgoing gRPC request as `x-request-id`.
-pub(crate) fn tag_request<T>(request: &mut tonic::Request<T>) {
-    let id = crate::dispatch::current_request_id();
-    if let Some(value) = id.and_then(|id| tonic::metadata::MetadataValue::try_from(&*id).ok()) {
-        request.metadata_mut().insert("x-request-id", value);
-    }
+fn add_types<T: HostState>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    types::add_to_linker::<T, wasmtime::component::HasSelf<HostContext>>(linker, T::host)
 }
+

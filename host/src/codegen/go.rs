@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use super::{doc_lines, json_string, pascal, unique_ident, words, Api, Field, GeneratedFile, Method, Ty, TypeKind};
+use super::model::{Api, Field, GeneratedFile, Method, Ty, TypeKind};
+use super::names::{doc_lines, json_string, pascal, unique_ident, words};
 
 /// Go module path and package name of the generated client.
 const MODULE: &str = "plughostapi";
@@ -259,7 +260,7 @@ fn client_method(e: &Emitter, out: &mut String, method: &Method, ident: &str) {
 /// `CheckVersion(ctx)`: `system.check_version` with `APIVersion`.
 fn check_version_method(e: &Emitter, out: &mut String, ident: &str, method: &Method) {
     let Some(Ty::Named(params)) = &method.params else { return };
-    let Some(super::TypeKind::Struct(fields)) = e.api.type_def(params).map(|d| &d.kind) else { return };
+    let Some(super::model::TypeKind::Struct(fields)) = e.api.type_def(params).map(|d| &d.kind) else { return };
     let names = field_names(fields);
     let Some(version_field) = fields.iter().zip(&names).find(|(f, _)| f.name == "version").map(|(_, n)| n) else {
         return;

@@ -4,16 +4,16 @@
 
 use serde_json::{json, Map, Value};
 
-use super::{Api, SYSTEM_PLUGIN};
+use super::model::{Api, SYSTEM_PLUGIN};
+use crate::contract::{api_version, MethodInfo};
 use crate::registry::MethodTable;
-use crate::runtime::MethodInfo;
 
 /// The OpenRPC document of what `table` serves now, with the host's `system.*` methods;
 /// `info.version` is the API version hash.
 pub fn openrpc(table: &MethodTable) -> Value {
     let mut sources: Vec<(String, MethodInfo)> =
         table.plugins().values().flat_map(|p| p.info.methods.iter().map(|m| (p.name.clone(), m.clone()))).collect();
-    let version = super::version_of(sources.iter().map(|(_, m)| m));
+    let version = api_version(sources.iter().map(|(_, m)| m));
     sources.extend(crate::system::methods().into_iter().map(|m| (SYSTEM_PLUGIN.to_string(), m)));
     sources.sort_by(|a, b| a.1.name.cmp(&b.1.name).then_with(|| a.0.cmp(&b.0)));
     let api = Api::build(sources.clone(), version);

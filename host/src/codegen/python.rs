@@ -4,7 +4,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use super::{doc_lines, json_string, snake, unique_ident, Api, Field, GeneratedFile, Method, Ty, TypeKind};
+use super::model::{Api, Field, GeneratedFile, Method, Ty, TypeKind};
+use super::names::{doc_lines, json_string, snake, unique_ident};
 
 /// Names a model field must not take: keywords, names the annotations use, and
 /// attributes of `BaseModel`.

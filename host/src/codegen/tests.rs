@@ -1,9 +1,11 @@
 //! Unit tests of the schema -> model step, naming, the version hash and the emitters'
 //! determinism. End-to-end checks (real plugins, compilers) live in tests/e2e/codegen.rs.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
+use super::names::*;
 use super::*;
+use crate::contract::MethodInfo;
 
 fn method(name: &str, params: Value, result: Value) -> MethodInfo {
     MethodInfo { name: name.into(), doc: format!("Doc of {name}."), params_schema: params, result_schema: result }
@@ -229,30 +231,6 @@ fn unsupported_constructs_become_any_with_a_warning() {
     let api = build(vec![("x", method("x.y", params, null_result()))]);
     assert!(fields(&api, "P").iter().all(|f| f.ty == Ty::Any));
     assert_eq!(api.warnings.len(), 2, "{:?}", api.warnings);
-}
-
-#[test]
-fn version_ignores_order_and_key_order_but_not_schemas() {
-    let a = method("a", json!({ "type": "object", "title": "A" }), json!({ "type": "null" }));
-    let b = method("b", json!({ "title": "B", "type": "object" }), json!({ "type": "string" }));
-    let v1 = version_of([&a, &b]);
-    assert_eq!(v1.len(), 16);
-    assert!(v1.chars().all(|c| c.is_ascii_hexdigit()));
-    assert_eq!(v1, version_of([&b, &a]));
-    let mut b2 = b.clone();
-    b2.doc = "Other doc".into();
-    assert_eq!(v1, version_of([&a, &b2]), "docs outside the schemas do not count");
-    let b3 = method("b", json!({ "title": "B", "type": "object" }), json!({ "type": "integer" }));
-    assert_ne!(v1, version_of([&a, &b3]));
-    let c = method("c", json!({ "type": "object" }), json!({ "type": "null" }));
-    assert_ne!(v1, version_of([&a, &b, &c]));
-}
-
-#[test]
-fn canonical_json_sorts_keys() {
-    let mut text = String::new();
-    canonical_json(&json!({ "b": [1, { "d": null, "c": "x" }], "a": true }), &mut text);
-    assert_eq!(text, r#"{"a":true,"b":[1,{"c":"x","d":null}]}"#);
 }
 
 #[test]

@@ -5,7 +5,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use super::{camel, doc_lines, json_string, unique_ident, Api, GeneratedFile, Method, Ty, TypeKind};
+use super::model::{Api, GeneratedFile, Method, Ty, TypeKind};
+use super::names::{camel, doc_lines, json_string, unique_ident};
 
 /// Members of `ApiClient` that generated methods must not take.
 const RESERVED_MEMBERS: &[&str] = &["call", "checkVersion", "constructor", "transport"];

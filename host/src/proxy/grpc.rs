@@ -7,18 +7,16 @@
 //! on purpose is UNAUTHENTICATED, for a request without the shared secret.
 
 use std::future::Future;
-use std::sync::Arc;
 
-use base64::Engine as _;
-use subtle::ConstantTimeEq;
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::AsciiMetadataKey;
 use tonic::{Request, Response, Status};
 
-use super::wire::Encoding;
-use crate::dispatch::{next_request_id, Dispatcher, RpcCall, SubscribeCall, SubscribeGrant};
-use crate::errors::{codes, RpcError};
-use crate::runtime::Conn;
+use super::request::{self, check_reply, Data, Encoding, Fields, GrantFields};
+use crate::contract::SubscribeGrant;
+use crate::dispatch::{Dispatcher, RpcCall, SubscribeCall};
+use crate::errors::RpcError;
+use crate::secret::Secret;
 
 /// Messages and server stubs generated from `proto/centrifugo_proxy.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -47,14 +45,14 @@ const MAX_CONCURRENT_STREAMS: u32 = 4096;
 #[derive(Clone)]
 pub struct GrpcProxy {
     dispatcher: Dispatcher,
-    secret: Option<Arc<[u8]>>,
+    secret: Option<Secret>,
     secret_key: AsciiMetadataKey,
 }
 
 impl GrpcProxy {
     /// A service requiring `secret` (when set) in metadata `secret_header` lowercased
     /// (Centrifugo's `grpc.credentials_key`).
-    pub fn new(dispatcher: Dispatcher, secret: Option<Arc<[u8]>>, secret_header: &str) -> Self {
+    pub fn new(dispatcher: Dispatcher, secret: Option<Secret>, secret_header: &str) -> Self {
         Self { dispatcher, secret, secret_key: secret_metadata_key(secret_header) }
     }
 
@@ -73,9 +71,8 @@ impl GrpcProxy {
 
     /// Refuses a request without the shared secret (constant-time comparison).
     fn authorize<T>(&self, request: &Request<T>, rpc: &'static str) -> Result<(), Status> {
-        let Some(secret) = &self.secret else { return Ok(()) };
-        let given = request.metadata().get(&self.secret_key).map(|v| v.as_bytes()).unwrap_or(b"");
-        if bool::from(given.ct_eq(secret)) {
+        let given = request.metadata().get(&self.secret_key).map(|v| v.as_bytes());
+        if Secret::admits(self.secret.as_ref(), given) {
             Ok(())
         } else {
             tracing::warn!(rpc, remote = ?request.remote_addr(), key = %self.secret_key, "gRPC proxy request without a valid secret refused");
@@ -160,80 +157,30 @@ impl CentrifugoProxy for GrpcProxy {
     }
 }
 
-/// The payload of a request: how it is encoded, and its bytes (`None` when absent).
-fn payload(encoding: &str, data: Vec<u8>, b64data: &str, object_required: bool) -> Result<(Encoding, Option<Vec<u8>>), RpcError> {
-    let encoding = match encoding {
-        "" | "json" => Encoding::Json,
-        "binary" => Encoding::Binary,
-        _ => return Err(RpcError::invalid_request("unknown encoding")),
-    };
-    // Centrifugo fills b64data when the proxy has binary_encoding on, data otherwise.
-    if !b64data.is_empty() {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64data)
-            .map_err(|_| RpcError::invalid_request("b64data is not valid base64"))?;
-        return Ok((Encoding::Binary, Some(bytes)));
-    }
-    if data.is_empty() {
-        return Ok((encoding, None));
-    }
-    if encoding == Encoding::Binary {
-        return Ok((encoding, Some(data)));
-    }
-    // JSON clients' payloads are JSON text; the HTTP front end gets the same checks from
-    // parsing its envelope.
-    if serde_json::from_slice::<serde::de::IgnoredAny>(&data).is_err() {
-        return Err(RpcError::invalid_request("data is not valid JSON"));
-    }
-    let text = data.trim_ascii();
-    if text == b"null" {
-        return Ok((encoding, None));
-    }
-    if object_required && !text.starts_with(b"{") {
-        return Err(RpcError::invalid_request("data must be a JSON object"));
-    }
-    let data = if text.len() == data.len() { data } else { text.to_vec() };
-    Ok((encoding, Some(data)))
-}
-
-/// Connection meta as JSON text: absent when empty, `null` or not UTF-8.
-fn meta_of(meta: Vec<u8>) -> Option<String> {
-    String::from_utf8(meta).ok().filter(|m| !m.trim().is_empty() && m.trim() != "null")
-}
-
-fn conn_of(client: String, user: String, transport: String, protocol: String, encoding: Encoding, meta: Vec<u8>) -> Conn {
-    Conn {
+/// The request's fields; proto3 cannot tell an empty `b64data` from an absent one.
+fn fields<'a>(client: String, user: String, transport: String, protocol: String, encoding: &'a str, data: Vec<u8>, b64data: &'a str, meta: &'a [u8]) -> Fields<'a> {
+    Fields {
         client,
         user,
         transport,
         protocol,
-        encoding: match encoding {
-            Encoding::Json => "json".into(),
-            Encoding::Binary => "binary".into(),
-        },
-        meta: meta_of(meta),
+        encoding,
+        data: Data::Unchecked(data),
+        b64data: (!b64data.is_empty()).then_some(b64data),
+        meta: Some(meta),
     }
 }
 
 /// Decodes an RPC proxy request into the call the HTTP front end would make.
-pub fn decode_rpc(request: pb::RpcRequest) -> Result<(RpcCall, Encoding), RpcError> {
-    if request.method.is_empty() {
-        return Err(RpcError::new(codes::METHOD_REQUIRED, "Method name required"));
-    }
-    let (encoding, bytes) = payload(&request.encoding, request.data, &request.b64data, true)?;
-    let conn = conn_of(request.client, request.user, request.transport, request.protocol, encoding, request.meta);
-    let params = bytes.unwrap_or_else(|| b"{}".to_vec());
-    Ok((RpcCall { request_id: next_request_id(), conn, method: request.method, params }, encoding))
+pub fn decode_rpc(r: pb::RpcRequest) -> Result<(RpcCall, Encoding), RpcError> {
+    let f = fields(r.client, r.user, r.transport, r.protocol, &r.encoding, r.data, &r.b64data, &r.meta);
+    request::rpc(f, r.method)
 }
 
 /// Decodes a subscribe proxy request.
-pub fn decode_subscribe(request: pb::SubscribeRequest) -> Result<SubscribeCall, RpcError> {
-    if request.channel.is_empty() {
-        return Err(RpcError::invalid_request("channel required"));
-    }
-    let (encoding, data) = payload(&request.encoding, request.data, &request.b64data, false)?;
-    let conn = conn_of(request.client, request.user, request.transport, request.protocol, encoding, request.meta);
-    Ok(SubscribeCall { request_id: next_request_id(), conn, channel: request.channel, data })
+pub fn decode_subscribe(r: pb::SubscribeRequest) -> Result<SubscribeCall, RpcError> {
+    let f = fields(r.client, r.user, r.transport, r.protocol, &r.encoding, r.data, &r.b64data, &r.meta);
+    request::subscribe(f, r.channel)
 }
 
 fn error_of(error: RpcError) -> pb::Error {
@@ -248,32 +195,23 @@ fn subscribe_error(error: RpcError) -> pb::SubscribeResponse {
     pb::SubscribeResponse { error: Some(error_of(error)), ..Default::default() }
 }
 
-/// The plugin's reply in `result.data` (bytes travel as they are, binary or JSON). A JSON
-/// reply that is not valid JSON is the plugin's fault and becomes an internal error.
+/// The plugin's reply in `result.data` (bytes travel as they are, binary or JSON), once
+/// [`check_reply`] accepts it.
 pub fn encode_rpc_result(reply: Vec<u8>, encoding: Encoding, request_id: &str) -> pb::RpcResponse {
-    if encoding == Encoding::Json
-        && !reply.is_empty()
-        && serde_json::from_slice::<serde::de::IgnoredAny>(&reply).is_err()
-    {
-        tracing::error!(request_id, "plugin returned a reply that is not valid JSON");
-        return rpc_error(RpcError::internal(request_id));
+    if let Err(error) = check_reply(&reply, encoding, request_id) {
+        return rpc_error(error);
     }
     pb::RpcResponse { result: Some(pb::RpcResult { data: reply, b64data: String::new() }), ..Default::default() }
 }
 
-/// An allowed subscription; `info` and `data` are kept only when they are valid JSON, as in
-/// the HTTP front end.
+/// An allowed subscription, with the fields [`GrantFields`] lets through.
 pub fn encode_subscribe_result(grant: &SubscribeGrant) -> pb::SubscribeResponse {
-    let json = |text: &Option<String>| -> Vec<u8> {
-        match text.as_deref() {
-            Some(t) if serde_json::from_str::<serde::de::IgnoredAny>(t).is_ok() => t.as_bytes().to_vec(),
-            _ => Vec::new(),
-        }
-    };
+    let fields = GrantFields::of(grant);
+    let bytes = |text: Option<&str>| text.map(|t| t.as_bytes().to_vec()).unwrap_or_default();
     let result = pb::SubscribeResult {
-        expire_at: grant.expire_at.max(0),
-        info: json(&grant.info),
-        data: json(&grant.data),
+        expire_at: fields.expire_at.unwrap_or(0),
+        info: bytes(fields.info),
+        data: bytes(fields.data),
         ..Default::default()
     };
     pb::SubscribeResponse { result: Some(result), ..Default::default() }

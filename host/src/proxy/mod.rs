@@ -1,8 +1,8 @@
-//! Front ends that receive Centrifugo's proxy calls. `wire` decodes and encodes the
-//! JSON format; `http` serves it with axum, plus the operational endpoints; `grpc` serves
-//! Centrifugo's gRPC proxy service; `web` serves the browser terminal.
+//! The front ends of Centrifugo's proxies. [`request`] is the transport-neutral request
+//! model both use; [`wire`] is the HTTP JSON envelope and [`http`] serves it with axum;
+//! [`grpc`] serves Centrifugo's gRPC proxy service over the same model.
 
 pub mod grpc;
 pub mod http;
-pub mod web;
+pub mod request;
 pub mod wire;

@@ -1,13 +1,15 @@
-//! Centrifugo's HTTP proxy format: decoding requests into dispatch calls and encoding
-//! replies. Pure functions over bytes; no I/O, no plugins.
+//! Centrifugo's HTTP proxy format (JSON envelopes): a request body becomes the
+//! transport-neutral [`Fields`] that [`super::request`] decodes, and replies are encoded
+//! as JSON. Pure functions over bytes; no I/O, no plugins.
 
-use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
-use crate::dispatch::{next_request_id, RpcCall, SubscribeCall, SubscribeGrant};
-use crate::errors::{codes, RpcError};
-use crate::runtime::Conn;
+use super::request::{self, check_reply, Data, Fields, GrantFields};
+pub use super::request::Encoding;
+use crate::contract::SubscribeGrant;
+use crate::dispatch::{RpcCall, SubscribeCall};
+use crate::errors::RpcError;
 
 /// Fields common to every proxy request, plus the payload fields. Unknown fields are ignored.
 #[derive(Deserialize)]
@@ -34,21 +36,6 @@ struct Envelope<'a> {
     meta: Option<&'a RawValue>,
 }
 
-/// How the payload of a call was (and its reply must be) encoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Encoding {
-    /// JSON in `data`.
-    Json,
-    /// Base64 bytes in `b64data`.
-    Binary,
-}
-
-/// The payload of a request: JSON text or decoded bytes; `None` when absent.
-struct Payload {
-    encoding: Encoding,
-    bytes: Option<Vec<u8>>,
-}
-
 fn parse_envelope(body: &[u8]) -> Result<Envelope<'_>, RpcError> {
     let text = std::str::from_utf8(body).map_err(|_| RpcError::invalid_request("body is not UTF-8"))?;
     let trimmed = text.trim_start();
@@ -66,68 +53,36 @@ fn parse_envelope(body: &[u8]) -> Result<Envelope<'_>, RpcError> {
     })
 }
 
-fn conn_of(envelope: &Envelope<'_>, encoding: Encoding) -> Conn {
-    Conn {
-        client: envelope.client.clone(),
-        user: envelope.user.clone(),
-        transport: envelope.transport.clone(),
-        protocol: envelope.protocol.clone(),
-        encoding: match encoding {
-            Encoding::Json => "json".into(),
-            Encoding::Binary => "binary".into(),
-        },
-        meta: envelope.meta.filter(|m| m.get() != "null").map(|m| m.get().to_string()),
-    }
-}
-
-fn payload_of(envelope: &Envelope<'_>, object_required: bool) -> Result<Payload, RpcError> {
-    let encoding = match envelope.encoding.as_deref() {
-        None | Some("") | Some("json") => Encoding::Json,
-        Some("binary") => Encoding::Binary,
-        Some(_) => return Err(RpcError::invalid_request("unknown encoding")),
+/// The envelope's fields; JSON `null` in `data` means no data.
+fn fields<'a>(envelope: &'a mut Envelope<'_>) -> Fields<'a> {
+    let data = match envelope.data.filter(|d| d.get() != "null") {
+        Some(raw) => Data::CheckedJson(raw.get().as_bytes()),
+        None => Data::Absent,
     };
-    if let Some(b64) = &envelope.b64data {
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(b64)
-            .map_err(|_| RpcError::invalid_request("b64data is not valid base64"))?;
-        return Ok(Payload { encoding: Encoding::Binary, bytes: Some(bytes) });
+    Fields {
+        client: std::mem::take(&mut envelope.client),
+        user: std::mem::take(&mut envelope.user),
+        transport: std::mem::take(&mut envelope.transport),
+        protocol: std::mem::take(&mut envelope.protocol),
+        encoding: envelope.encoding.as_deref().unwrap_or(""),
+        data,
+        b64data: envelope.b64data.as_deref(),
+        meta: envelope.meta.map(|m| m.get().as_bytes()),
     }
-    let data = envelope.data.filter(|d| d.get() != "null");
-    if let Some(raw) = data {
-        if object_required && encoding == Encoding::Json && !raw.get().starts_with('{') {
-            return Err(RpcError::invalid_request("data must be a JSON object"));
-        }
-    }
-    Ok(Payload { encoding, bytes: data.map(|raw| raw.get().as_bytes().to_vec()) })
 }
 
 /// Decodes an RPC proxy request. Returns the call and how its reply must be encoded.
 pub fn decode_rpc(body: &[u8]) -> Result<(RpcCall, Encoding), RpcError> {
-    let envelope = parse_envelope(body)?;
-    let method = match envelope.method.as_deref() {
-        Some(m) if !m.is_empty() => m.to_string(),
-        _ => return Err(RpcError::new(codes::METHOD_REQUIRED, "Method name required")),
-    };
-    let payload = payload_of(&envelope, true)?;
-    let params = payload.bytes.unwrap_or_else(|| b"{}".to_vec());
-    let call = RpcCall { request_id: next_request_id(), conn: conn_of(&envelope, payload.encoding), method, params };
-    Ok((call, payload.encoding))
+    let mut envelope = parse_envelope(body)?;
+    let method = envelope.method.take().unwrap_or_default();
+    request::rpc(fields(&mut envelope), method)
 }
 
 /// Decodes a subscribe proxy request.
 pub fn decode_subscribe(body: &[u8]) -> Result<SubscribeCall, RpcError> {
-    let envelope = parse_envelope(body)?;
-    let channel = match envelope.channel.as_deref() {
-        Some(c) if !c.is_empty() => c.to_string(),
-        _ => return Err(RpcError::invalid_request("channel required")),
-    };
-    let payload = payload_of(&envelope, false)?;
-    Ok(SubscribeCall {
-        request_id: next_request_id(),
-        conn: conn_of(&envelope, payload.encoding),
-        channel,
-        data: payload.bytes,
-    })
+    let mut envelope = parse_envelope(body)?;
+    let channel = envelope.channel.take().unwrap_or_default();
+    request::subscribe(fields(&mut envelope), channel)
 }
 
 /// `{"error":{...}}`.
@@ -138,8 +93,12 @@ pub fn encode_error(error: &RpcError) -> Vec<u8> {
 /// `{"result":{"data":...}}` or `{"result":{"b64data":"..."}}`. A JSON reply that is not
 /// valid JSON is the plugin's fault and becomes an internal error.
 pub fn encode_rpc_result(reply: &[u8], encoding: Encoding, request_id: &str) -> Vec<u8> {
+    if let Err(error) = check_reply(reply, encoding, request_id) {
+        return encode_error(&error);
+    }
     match encoding {
         Encoding::Binary => {
+            use base64::Engine as _;
             let b64 = base64::engine::general_purpose::STANDARD.encode(reply);
             let mut out = Vec::with_capacity(b64.len() + 26);
             out.extend_from_slice(b"{\"result\":{\"b64data\":\"");
@@ -149,10 +108,6 @@ pub fn encode_rpc_result(reply: &[u8], encoding: Encoding, request_id: &str) -> 
         }
         Encoding::Json if reply.is_empty() => b"{\"result\":{}}".to_vec(),
         Encoding::Json => {
-            if serde_json::from_slice::<serde::de::IgnoredAny>(reply).is_err() {
-                tracing::error!(request_id, "plugin returned a reply that is not valid JSON");
-                return encode_error(&RpcError::internal(request_id));
-            }
             let mut out = Vec::with_capacity(reply.len() + 22);
             out.extend_from_slice(b"{\"result\":{\"data\":");
             out.extend_from_slice(reply);
@@ -164,18 +119,17 @@ pub fn encode_rpc_result(reply: &[u8], encoding: Encoding, request_id: &str) -> 
 
 /// `{"result":{...}}` for an allowed subscription (`{}` when there is nothing to add).
 pub fn encode_subscribe_result(grant: &SubscribeGrant) -> Vec<u8> {
+    let fields = GrantFields::of(grant);
     let mut result = serde_json::Map::new();
-    let json = |text: &Option<String>| -> Option<Box<RawValue>> {
-        text.as_deref().and_then(|t| RawValue::from_string(t.to_string()).ok())
-    };
-    if let Some(info) = json(&grant.info) {
-        result.insert("info".into(), serde_json::to_value(info).unwrap_or_default());
+    let json = |text: Option<&str>| text.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok());
+    if let Some(info) = json(fields.info) {
+        result.insert("info".into(), info);
     }
-    if let Some(data) = json(&grant.data) {
-        result.insert("data".into(), serde_json::to_value(data).unwrap_or_default());
+    if let Some(data) = json(fields.data) {
+        result.insert("data".into(), data);
     }
-    if grant.expire_at > 0 {
-        result.insert("expire_at".into(), grant.expire_at.into());
+    if let Some(expire_at) = fields.expire_at {
+        result.insert("expire_at".into(), expire_at.into());
     }
     serde_json::to_vec(&serde_json::json!({ "result": result })).unwrap_or_else(|_| b"{\"result\":{}}".to_vec())
 }
@@ -242,6 +196,8 @@ mod tests {
 
 #[cfg(test)]
 mod properties {
+    use base64::Engine as _;
+
     use super::*;
     use proptest::prelude::*;
 

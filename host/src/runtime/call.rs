@@ -1,5 +1,6 @@
 //! Running one invocation of a plugin: a fresh store and instance per call, limits and
-//! deadline applied, the outcome classified into a [`CallFailure`] the caller can map.
+//! deadline applied, the outcome classified into a [`CallFailure`] (the dispatcher decides
+//! what a client sees of it).
 //!
 //! Instance policy (per plugin, `limits.instances`):
 //! - `fresh` (default): every call gets a fresh instance from the pre-linked template, so no
@@ -9,68 +10,23 @@
 //!   (never another user's; anonymous calls are always fresh). ~3x cheaper for repeat
 //!   callers, and plugin state then lives across one user's calls.
 
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::component::ResourceTable;
-use wasmtime::{ResourceLimiter, Store, Trap, UpdateDeadline};
+use wasmtime::{Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-use super::bindings::exports::plughost::rpc::handler::SubscribeGrant;
-use super::bindings::plughost::rpc::types::{Conn, PluginInfo as WitPluginInfo, RpcError as WitRpcError};
 use super::engine::Runtime;
 use super::plugin::LoadedPlugin;
+use super::store::{new_store, CallState};
+use super::warm::Warm;
 use crate::capabilities::HostContext;
-use crate::errors::{codes, RpcError};
 use crate::config::InstancePolicy;
-use crate::manifest::Capability;
-use super::bindings::Plugin;
+use crate::contract::bindings::plughost::rpc::types::{Conn, PluginInfo as WitPluginInfo, RpcError as WitRpcError};
+use crate::contract::SubscribeGrant;
+use crate::errors::RpcError;
 
-/// Ticks of guest execution after which a call counts as long and joins the shared lane.
-const LANE_AFTER_TICKS: u32 = 2;
 /// How much of the guest's stderr is kept for the log when it traps.
 const STDERR_CAPTURE: usize = 16 * 1024;
-
-/// Per-call store data: WASI context, memory cap, host context, scheduling state.
-pub struct CallState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    memory: MemoryCap,
-    pub(crate) host: HostContext,
-    started: Instant,
-    deadline: Duration,
-    ticks_running: u32,
-    lane_turn: Arc<Mutex<Option<OwnedSemaphorePermit>>>,
-    lane: Arc<tokio::sync::Semaphore>,
-}
-
-impl WasiView for CallState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-/// Caps linear memory and records that the cap was hit, so the trap can be named.
-struct MemoryCap {
-    limit: usize,
-    hit: bool,
-}
-
-impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
-            self.hit = true;
-            return Ok(false);
-        }
-        Ok(true)
-    }
-
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
-    }
-}
 
 /// Why a call did not produce a reply.
 #[derive(Debug, thiserror::Error)]
@@ -106,27 +62,6 @@ impl CallFailure {
     /// returning an error of its own or the host refusing the call.
     pub fn is_fault(&self) -> bool {
         matches!(self, Self::Trap(_) | Self::Deadline(_) | Self::Memory(_) | Self::Fuel)
-    }
-
-    /// The error the client sees. Internals stay in the log, found by `request_id`.
-    pub fn to_rpc_error(&self, request_id: &str) -> RpcError {
-        match self {
-            Self::Plugin(e) => e.clone(),
-            Self::Deadline(d) => RpcError::temporary(
-                codes::DEADLINE_EXCEEDED,
-                format!("Deadline exceeded: the call took longer than {} ms (request {request_id})", d.as_millis()),
-            ),
-            Self::Memory(_) => RpcError::new(codes::MEMORY_LIMIT, format!("Memory limit exceeded (request {request_id})")),
-            Self::Fuel => RpcError::new(codes::FUEL_EXHAUSTED, format!("Fuel exhausted (request {request_id})")),
-            Self::Trap(_) => RpcError::internal(request_id),
-            Self::Busy(_) => RpcError::temporary(codes::PLUGIN_BUSY, format!("Plugin busy, retry later (request {request_id})")),
-            Self::ParamsTooLarge { limit, .. } => {
-                RpcError::new(codes::PARAMS_TOO_LARGE, format!("Params larger than {limit} bytes"))
-            }
-            Self::ReplyTooLarge { .. } => {
-                RpcError::new(codes::REPLY_TOO_LARGE, format!("Reply too large (request {request_id})"))
-            }
-        }
     }
 }
 
@@ -235,69 +170,6 @@ pub(crate) async fn execute(
     }
 }
 
-/// A store with nothing granted but what the manifest says, its limits and tick handler.
-fn new_store(
-    rt: &Runtime,
-    plugin: &LoadedPlugin,
-    host: HostContext,
-    deadline: Duration,
-    stderr: &MemoryOutputPipe,
-) -> Store<CallState> {
-    let mut store = Store::new(
-        &rt.engine,
-        CallState {
-            wasi: wasi_ctx(plugin, stderr),
-            table: ResourceTable::new(),
-            memory: MemoryCap { limit: plugin.limits.memory.as_u64() as usize, hit: false },
-            host,
-            started: Instant::now(),
-            deadline,
-            ticks_running: 0,
-            lane_turn: Arc::new(Mutex::new(None)),
-            lane: rt.long_lane.clone(),
-        },
-    );
-    store.limiter(|state| &mut state.memory);
-    store.epoch_deadline_callback(on_tick);
-    store
-}
-
-/// An instance kept for its user's next call (the `per-user` instance policy).
-pub(crate) struct Warm {
-    store: Store<CallState>,
-    instance: Plugin,
-    stderr: MemoryOutputPipe,
-}
-
-/// Warm instances of one plugin version, at most one per user, least recently used evicted.
-pub(crate) struct WarmPool {
-    slots: Mutex<std::collections::VecDeque<(String, Warm)>>,
-    capacity: usize,
-}
-
-impl WarmPool {
-    pub(crate) fn new(capacity: usize) -> Self {
-        Self { slots: Mutex::new(std::collections::VecDeque::new()), capacity }
-    }
-
-    fn take(&self, user: &str) -> Option<Warm> {
-        let mut slots = self.slots.lock().ok()?;
-        let at = slots.iter().position(|(u, _)| u == user)?;
-        slots.remove(at).map(|(_, warm)| warm)
-    }
-
-    fn put(&self, user: String, warm: Warm) {
-        let Ok(mut slots) = self.slots.lock() else { return };
-        if self.capacity == 0 {
-            return;
-        }
-        if slots.len() >= self.capacity {
-            slots.pop_front();
-        }
-        slots.push_back((user, warm));
-    }
-}
-
 fn from_wit_error(e: WitRpcError) -> RpcError {
     RpcError { code: e.code, message: e.message, temporary: e.temporary }
 }
@@ -328,63 +200,3 @@ fn classify_trap(
     }
 }
 
-/// Epoch callback: stop at the deadline; once a call has run for a few ticks, let it
-/// continue only while holding the long-call lane, which it gives up at every tick.
-fn on_tick(mut ctx: wasmtime::StoreContextMut<'_, CallState>) -> wasmtime::Result<UpdateDeadline> {
-    let state = ctx.data_mut();
-    // Our turn on the lane (if any) ends at every tick, so long calls take turns fairly.
-    if let Ok(mut turn) = state.lane_turn.lock() {
-        turn.take();
-    }
-    if state.started.elapsed() >= state.deadline {
-        return Ok(UpdateDeadline::Interrupt);
-    }
-    state.ticks_running += 1;
-    if state.ticks_running < LANE_AFTER_TICKS {
-        return Ok(UpdateDeadline::Continue(1));
-    }
-    let lane = state.lane.clone();
-    let turn = state.lane_turn.clone();
-    Ok(UpdateDeadline::YieldCustom(
-        1,
-        Box::pin(async move {
-            if let Ok(permit) = lane.acquire_owned().await {
-                if let Ok(mut slot) = turn.lock() {
-                    *slot = Some(permit);
-                }
-            }
-        }),
-    ))
-}
-
-/// A WASI context that grants nothing: no files, no env, no network, no stdin;
-/// stdout and stderr go to a buffer that is logged if the call traps.
-fn wasi_ctx(plugin: &LoadedPlugin, stderr: &MemoryOutputPipe) -> WasiCtx {
-    let mut builder = WasiCtxBuilder::new();
-    builder.stdout(stderr.clone()).stderr(stderr.clone());
-    if !plugin.manifest.grants(Capability::Clock) {
-        builder.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
-    }
-    builder.build()
-}
-
-/// The clock a plugin sees without the `clock` grant: always the Unix epoch.
-struct FrozenClock;
-
-impl wasmtime_wasi::HostWallClock for FrozenClock {
-    fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
-    }
-    fn now(&self) -> Duration {
-        Duration::ZERO
-    }
-}
-
-impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
-    fn resolution(&self) -> u64 {
-        1_000_000_000
-    }
-    fn now(&self) -> u64 {
-        0
-    }
-}

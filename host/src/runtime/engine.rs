@@ -1,22 +1,24 @@
-//! The one wasmtime [`Engine`] of the process, its linker and its epoch ticker.
+//! The one wasmtime [`Engine`] of the process, its linker (WASI plus every capability),
+//! the per-process services host functions use, and the epoch ticker.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Result;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::bindings::Plugin;
 use super::cache::ArtifactCache;
-use super::call::CallState;
-use crate::capabilities::HostContext;
+use super::store::CallState;
+use crate::capabilities::{self, Services};
 use crate::config::RuntimeConfig;
 
-/// Shared runtime state: engine, linker with every host function, cache, ticker.
+/// Shared runtime state: engine, linker with every host function, services, cache, ticker.
 pub struct Runtime {
     pub(crate) engine: Engine,
+    /// The services behind the host functions, shared by every plugin and call.
+    pub(crate) services: Arc<Services>,
     pub(crate) linker: Linker<CallState>,
     pub(crate) cache: ArtifactCache,
     /// Calls that have run longer than a tick take turns on this lane, so CPU-bound
@@ -28,8 +30,9 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// Builds the engine (pooling allocator when the machine allows it) and starts the ticker.
-    pub fn new(config: &RuntimeConfig, cache_dir: std::path::PathBuf, max_memory: u64) -> Result<Self> {
+    /// Builds the engine (pooling allocator when the machine allows it) and starts the ticker;
+    /// host functions reach the world through `services`.
+    pub fn new(config: &RuntimeConfig, cache_dir: std::path::PathBuf, max_memory: u64, services: Services) -> Result<Self> {
         let (engine, pooling) = if config.pooling {
             match Engine::new(&engine_config(config, Some(pooling_config(config, max_memory)))) {
                 Ok(engine) => (engine, true),
@@ -43,7 +46,7 @@ impl Runtime {
         };
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
-        Plugin::add_to_linker::<CallState, HasSelf<HostContext>>(&mut linker, |state| &mut state.host)?;
+        capabilities::add_to_linker(&mut linker)?;
 
         let tick = config.epoch_tick.max(Duration::from_micros(100));
         let ticker_stop = Arc::new(AtomicBool::new(false));
@@ -52,7 +55,7 @@ impl Runtime {
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let long_lane = Arc::new(tokio::sync::Semaphore::new((workers / 2).max(1)));
         let cache = ArtifactCache::new(&engine, cache_dir);
-        Ok(Self { engine, linker, cache, long_lane, pooling, fuel: config.fuel, ticker_stop })
+        Ok(Self { engine, services: Arc::new(services), linker, cache, long_lane, pooling, fuel: config.fuel, ticker_stop })
     }
 
     /// Whether instances come from the pooling allocator.

@@ -1,30 +1,23 @@
-//! The plugin runtime: one wasmtime engine with its linker, the precompiled-artifact
-//! cache, the epoch ticker, and the code that runs one call in a fresh instance.
+//! The plugin runtime: one wasmtime engine with its linker and the per-process services,
+//! the precompiled-artifact cache, the epoch ticker, and the code that runs one call.
 //!
-//! Nothing here knows about HTTP or Centrifugo; callers hand in a connection context,
-//! a method and params bytes, and get reply bytes or a [`CallFailure`].
+//! Nothing here knows about HTTP, Centrifugo or files: callers hand in a plugin's bytes
+//! and manifest to load, and a connection context, a method and params bytes to call,
+//! and get reply bytes or a [`CallFailure`].
+//!
+//! Inside, `plugin` (a loaded version) and `call`/`store`/`warm` (running it) refer to each
+//! other: a version owns its instance gate and warm pool, and a call reads the version's
+//! limits. That loop stays inside this module.
 
 mod cache;
 mod call;
-mod contract;
+mod component_check;
 mod engine;
 mod plugin;
+mod store;
+mod warm;
 
 pub use cache::CacheOutcome;
-pub use call::{CallFailure, CallState};
-pub use contract::CONTRACT_VERSION;
+pub use call::CallFailure;
 pub use engine::Runtime;
-pub use plugin::{plugin_name, sha256_hex, LoadError, LoadedPlugin, MethodInfo, PluginInfo, Usage};
-
-/// Host-side bindings of the `plughost:rpc` WIT package.
-pub mod bindings {
-    wasmtime::component::bindgen!({
-        path: "../wit",
-        world: "plugin",
-        imports: { default: async },
-        exports: { default: async },
-    });
-}
-
-/// The connection context handed to a plugin.
-pub type Conn = bindings::plughost::rpc::types::Conn;
+pub use plugin::{sha256_hex, LoadedPlugin};

@@ -6,30 +6,24 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::bindings::exports::plughost::rpc::handler::SubscribeGrant;
-use super::bindings::PluginPre;
 use super::cache::CacheOutcome;
-use super::call::{execute, Answer, CallFailure, CallState, Invocation};
-use super::contract;
+use super::call::{execute, Answer, CallFailure, Invocation};
+use super::component_check;
 use super::engine::Runtime;
-use super::Conn;
-use crate::capabilities::{HostContext, Services};
-use crate::config::Limits;
+use super::store::CallState;
+use super::warm::WarmPool;
+use crate::capabilities::HostContext;
+use crate::config::{InstancePolicy, Limits};
+use crate::contract::bindings::PluginPre;
+use crate::contract::{Conn, PluginInfo, SubscribeGrant};
 use crate::manifest::Manifest;
 
-/// Why a plugin file was refused.
+/// Why a plugin was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be read.
-    #[error("cannot read file: {0}")]
-    Io(#[from] std::io::Error),
-    /// The manifest beside it is invalid.
-    #[error("{0}")]
-    Manifest(String),
     /// Not a valid component (garbage, truncated, a core module).
     #[error("not a valid WebAssembly component: {0}")]
     Compile(String),
@@ -42,28 +36,6 @@ pub enum LoadError {
     /// `describe` trapped or returned something unusable.
     #[error("describe failed: {0}")]
     Describe(String),
-}
-
-/// One RPC method as the plugin describes it.
-#[derive(Debug, Clone, Serialize)]
-pub struct MethodInfo {
-    /// Full method name.
-    pub name: String,
-    /// The handler's documentation.
-    pub doc: String,
-    /// JSON Schema of the params.
-    pub params_schema: serde_json::Value,
-    /// JSON Schema of the result.
-    pub result_schema: serde_json::Value,
-}
-
-/// What a plugin serves.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct PluginInfo {
-    /// RPC methods, in the order the plugin lists them.
-    pub methods: Vec<MethodInfo>,
-    /// Channel namespaces whose subscriptions it authorises.
-    pub subscribe_namespaces: Vec<String>,
 }
 
 /// Call counters of one plugin version (read by rollback and `/plugins`).
@@ -122,6 +94,8 @@ impl Gate {
 pub struct LoadedPlugin {
     /// Plugin name: the file name without `.wasm`.
     pub name: String,
+    /// The same name, shared with every call's host context.
+    label: Arc<str>,
     /// The file it was loaded from.
     pub file: PathBuf,
     /// SHA-256 of the file's bytes, hex.
@@ -145,8 +119,7 @@ pub struct LoadedPlugin {
     /// Metric handles of this version.
     pub(crate) meters: crate::metrics::PluginMeters,
     /// Instances kept per user (only used under the `per-user` policy).
-    pub(crate) warm: super::call::WarmPool,
-    services: Arc<Services>,
+    pub(crate) warm: WarmPool,
 }
 
 /// SHA-256 of `bytes` as lowercase hex.
@@ -155,16 +128,17 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 impl LoadedPlugin {
-    /// Compiles (or takes from the cache), checks, links and describes the plugin in `bytes`.
+    /// Compiles (or takes from the cache), checks, links and describes the plugin `name`
+    /// in `bytes` (read from `file`) under `manifest`.
     pub async fn load(
         rt: &Runtime,
-        path: &Path,
+        name: String,
+        file: &Path,
         bytes: &[u8],
+        manifest: Manifest,
         defaults: &Limits,
-        services: Arc<Services>,
     ) -> Result<Self, LoadError> {
-        let name = plugin_name(path);
-        let manifest = Arc::new(Manifest::for_plugin(path).map_err(LoadError::Manifest)?);
+        let manifest = Arc::new(manifest);
         let limits = manifest.limits(defaults);
         let sha256 = sha256_hex(bytes);
 
@@ -179,46 +153,46 @@ impl LoadedPlugin {
                 .map_err(|e| LoadError::Compile(e.to_string()))?
                 .map_err(|e| LoadError::Compile(format!("{e:#}")))?
         };
-        contract::check(&rt.engine, &component, &manifest).map_err(LoadError::Contract)?;
+        component_check::check(&rt.engine, &component, &manifest).map_err(LoadError::Contract)?;
         let instance_pre = rt.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
 
         // Method series are added once `describe` has said which methods there are.
         let meters = crate::metrics::PluginMeters::new(&name, []);
         let mut plugin = LoadedPlugin {
+            label: Arc::from(name.as_str()),
             name,
-            file: path.to_path_buf(),
+            file: file.to_path_buf(),
             sha256,
             loaded_at: SystemTime::now(),
             cache,
             info: PluginInfo::default(),
             gate: Gate::new(limits.max_instances, limits.queue),
             meters,
-            warm: super::call::WarmPool::new(match limits.instances {
-                crate::config::InstancePolicy::PerUser => limits.max_instances as usize,
-                crate::config::InstancePolicy::Fresh => 0,
+            warm: WarmPool::new(match limits.instances {
+                InstancePolicy::PerUser => limits.max_instances as usize,
+                InstancePolicy::Fresh => 0,
             }),
             manifest,
             limits,
             usage: Usage::default(),
             probation_until: None,
             pre,
-            services,
         };
-        let host = plugin.host_context("load".into());
+        let host = plugin.host_context(rt, "load".into());
         let info = match execute(rt, &plugin, host, Invocation::Describe).await {
             Ok(Answer::Described(info)) => info,
             Ok(_) => return Err(LoadError::Describe("unexpected answer".into())),
             Err(e) => return Err(LoadError::Describe(e.to_string())),
         };
-        plugin.info = convert_info(info)?;
+        plugin.info = PluginInfo::from_wit(info).map_err(LoadError::Describe)?;
         plugin.meters =
             crate::metrics::PluginMeters::new(&plugin.name, plugin.info.methods.iter().map(|m| m.name.as_str()));
         Ok(plugin)
     }
 
-    fn host_context(&self, request_id: Arc<str>) -> HostContext {
-        HostContext::new(self.name.clone(), request_id, self.manifest.clone(), self.services.clone())
+    fn host_context(&self, rt: &Runtime, request_id: Arc<str>) -> HostContext {
+        HostContext::new(self.label.clone(), request_id, self.manifest.clone(), rt.services.clone())
     }
 
     /// Runs `method` with `params` for `conn`.
@@ -234,7 +208,7 @@ impl LoadedPlugin {
             return Err(CallFailure::ParamsTooLarge { size: params.len(), limit: self.limits.max_params.as_u64() });
         }
         self.usage.calls.fetch_add(1, Ordering::Relaxed);
-        let host = self.host_context(request_id);
+        let host = self.host_context(rt, request_id);
         let result = execute(rt, self, host, Invocation::Call { conn, method, params }).await;
         self.count(&result);
         match result? {
@@ -253,7 +227,7 @@ impl LoadedPlugin {
         data: Option<&[u8]>,
     ) -> Result<SubscribeGrant, CallFailure> {
         self.usage.calls.fetch_add(1, Ordering::Relaxed);
-        let host = self.host_context(request_id);
+        let host = self.host_context(rt, request_id);
         let result = execute(rt, self, host, Invocation::Subscribe { conn, channel, data }).await;
         self.count(&result);
         match result? {
@@ -277,32 +251,4 @@ impl LoadedPlugin {
     pub fn calls_waiting(&self) -> u32 {
         self.gate.waiting()
     }
-}
-
-/// The plugin name for a file: its stem (`plugins/echo.wasm` -> `echo`).
-pub fn plugin_name(path: &Path) -> String {
-    path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
-}
-
-fn convert_info(info: super::bindings::plughost::rpc::types::PluginInfo) -> Result<PluginInfo, LoadError> {
-    let mut methods = Vec::with_capacity(info.methods.len());
-    for m in info.methods {
-        if m.name.is_empty() {
-            return Err(LoadError::Describe("a method has an empty name".into()));
-        }
-        if methods.iter().any(|known: &MethodInfo| known.name == m.name) {
-            return Err(LoadError::Describe(format!("method '{}' is listed twice", m.name)));
-        }
-        let schema = |text: &str, what: &str| {
-            serde_json::from_str(text)
-                .map_err(|e| LoadError::Describe(format!("{what} schema of '{}' is not JSON: {e}", m.name)))
-        };
-        methods.push(MethodInfo {
-            params_schema: schema(&m.params_schema, "params")?,
-            result_schema: schema(&m.result_schema, "result")?,
-            name: m.name,
-            doc: m.doc,
-        });
-    }
-    Ok(PluginInfo { methods, subscribe_namespaces: info.subscribe_namespaces })
 }

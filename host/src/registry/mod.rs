@@ -1,121 +1,28 @@
-//! The method table: which loaded plugin version serves each method and each subscribe
-//! namespace. Readers take an immutable snapshot; changes build a new table and swap it
-//! in atomically, so a call runs on the version it found when it started.
-//!
-//! The registry also keeps each plugin's history: the previous version (for rollback),
-//! a pin, the last refusal, and versions rolled back (not reloaded from the same bytes).
+//! The registry: plugin lifecycle. It loads plugin files (reading each file's bytes and
+//! manifest once and handing both to the runtime), swaps versions into the method table
+//! ([`table`]), and keeps each plugin's history: the previous version (for rollback), a
+//! pin, the last refusal, and versions rolled back (not reloaded from the same bytes).
+//! [`status`] is what `/plugins` shows of it.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::{Path, PathBuf};
+mod status;
+mod table;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use arc_swap::ArcSwap;
-use serde::Serialize;
 
-use crate::capabilities::Services;
 use crate::config::{Limits, ReloadConfig};
 use crate::manifest::Manifest;
-use crate::metrics::{metrics, RollbackLabels};
-use crate::runtime::{plugin_name, sha256_hex, LoadedPlugin, Runtime};
-
-/// An immutable snapshot of what is loaded.
-#[derive(Default)]
-pub struct MethodTable {
-    methods: HashMap<String, Arc<LoadedPlugin>>,
-    namespaces: HashMap<String, Arc<LoadedPlugin>>,
-    plugins: BTreeMap<String, Arc<LoadedPlugin>>,
-}
-
-impl MethodTable {
-    /// The plugin version serving `method`.
-    pub fn method(&self, method: &str) -> Option<&Arc<LoadedPlugin>> {
-        self.methods.get(method)
-    }
-
-    /// The plugin version authorising subscriptions in `namespace`.
-    pub fn namespace(&self, namespace: &str) -> Option<&Arc<LoadedPlugin>> {
-        self.namespaces.get(namespace)
-    }
-
-    /// Loaded plugins by name.
-    pub fn plugins(&self) -> &BTreeMap<String, Arc<LoadedPlugin>> {
-        &self.plugins
-    }
-
-    /// A table with `plugin` added or replacing its previous version; refused when one of
-    /// its methods or namespaces belongs to another plugin.
-    fn with(&self, plugin: Arc<LoadedPlugin>) -> Result<Self, String> {
-        for method in &plugin.info.methods {
-            if let Some(why) = crate::system::reserved(&method.name) {
-                return Err(why);
-            }
-            if let Some(owner) = self.methods.get(&method.name).filter(|o| o.name != plugin.name) {
-                return Err(format!("method '{}' is already served by {}", method.name, owner.file.display()));
-            }
-        }
-        for ns in &plugin.info.subscribe_namespaces {
-            if let Some(owner) = self.namespaces.get(ns).filter(|o| o.name != plugin.name) {
-                return Err(format!("subscribe namespace '{ns}' is already handled by {}", owner.file.display()));
-            }
-        }
-        let mut plugins = self.plugins.clone();
-        plugins.insert(plugin.name.clone(), plugin);
-        Ok(Self::index(plugins))
-    }
-
-    /// A table without the plugin called `name`.
-    fn without(&self, name: &str) -> Self {
-        let mut plugins = self.plugins.clone();
-        plugins.remove(name);
-        Self::index(plugins)
-    }
-
-    fn index(plugins: BTreeMap<String, Arc<LoadedPlugin>>) -> Self {
-        let mut methods = HashMap::new();
-        let mut namespaces = HashMap::new();
-        for plugin in plugins.values() {
-            for method in &plugin.info.methods {
-                methods.insert(method.name.clone(), plugin.clone());
-            }
-            for ns in &plugin.info.subscribe_namespaces {
-                namespaces.insert(ns.clone(), plugin.clone());
-            }
-        }
-        Self { methods, namespaces, plugins }
-    }
-}
-
-/// Why a file was refused, kept for `/plugins`.
-#[derive(Debug, Clone, Serialize)]
-pub struct Refusal {
-    /// The refused file.
-    pub file: PathBuf,
-    /// SHA-256 of the refused bytes (empty when unreadable).
-    pub sha256: String,
-    /// Why.
-    pub reason: String,
-    /// When.
-    #[serde(with = "crate::registry::rfc3339")]
-    pub at: SystemTime,
-}
-
-/// A rollback, automatic or by the operator.
-#[derive(Debug, Clone, Serialize)]
-pub struct Rollback {
-    /// The version taken out of service.
-    pub from_sha256: String,
-    /// The version serving again.
-    pub to_sha256: String,
-    /// Why.
-    pub reason: String,
-    /// Whether the host decided it (fault share on probation) rather than an operator.
-    pub automatic: bool,
-    /// When.
-    #[serde(with = "crate::registry::rfc3339")]
-    pub at: SystemTime,
-}
+use crate::metrics::metrics;
+use crate::plugin_dir::{manifest_path, plugin_files, plugin_name, wasm_path};
+use crate::runtime::{sha256_hex, LoadedPlugin, Runtime};
+use crate::shutdown::Shutdown;
+pub use status::{PluginStatus, Refusal, Rollback, VersionView};
+pub use table::MethodTable;
 
 /// What the registry remembers about one plugin name beyond its current version.
 #[derive(Default)]
@@ -128,70 +35,6 @@ struct History {
     retired: HashSet<String>,
 }
 
-/// One plugin's status as `/plugins` shows it.
-#[derive(Serialize)]
-pub struct PluginStatus {
-    /// Plugin name.
-    pub name: String,
-    /// The version serving now, if any (its fields appear at the top level).
-    #[serde(flatten)]
-    pub current: Option<VersionView>,
-    /// The version kept for rollback.
-    pub previous: Option<VersionView>,
-    /// The pinned version's hash, when pinned.
-    pub pinned: Option<String>,
-    /// The last file refused for this name.
-    pub last_refusal: Option<Refusal>,
-    /// The last rollback.
-    pub last_rollback: Option<Rollback>,
-}
-
-/// One version of a plugin as `/plugins` shows it.
-#[derive(Serialize)]
-pub struct VersionView {
-    /// File it came from.
-    pub file: String,
-    /// SHA-256 of its bytes.
-    pub sha256: String,
-    /// When it was loaded.
-    #[serde(with = "crate::registry::rfc3339")]
-    pub loaded_at: SystemTime,
-    /// Whether its code came from the precompiled cache.
-    pub cache: crate::runtime::CacheOutcome,
-    /// Methods it serves, with schemas.
-    pub methods: Vec<crate::runtime::MethodInfo>,
-    /// Subscribe namespaces it handles.
-    pub subscribe_namespaces: Vec<String>,
-    /// Calls so far.
-    pub calls: u64,
-    /// Calls that trapped, timed out or hit the memory cap.
-    pub faults: u64,
-    /// Instances running now.
-    pub instances_in_use: u32,
-    /// Calls waiting for an instance now.
-    pub calls_waiting: u32,
-    /// Whether it is still on probation.
-    pub on_probation: bool,
-}
-
-impl VersionView {
-    fn of(p: &LoadedPlugin) -> Self {
-        Self {
-            file: p.file.display().to_string(),
-            sha256: p.sha256.clone(),
-            loaded_at: p.loaded_at,
-            cache: p.cache,
-            methods: p.info.methods.clone(),
-            subscribe_namespaces: p.info.subscribe_namespaces.clone(),
-            calls: p.usage.calls.load(Ordering::Relaxed),
-            faults: p.usage.faults.load(Ordering::Relaxed),
-            instances_in_use: p.instances_in_use(),
-            calls_waiting: p.calls_waiting(),
-            on_probation: p.probation_until.is_some_and(|t| Instant::now() < t),
-        }
-    }
-}
-
 /// Loads plugins and owns the current [`MethodTable`].
 pub struct Registry {
     table: ArcSwap<MethodTable>,
@@ -201,12 +44,12 @@ pub struct Registry {
     runtime: Arc<Runtime>,
     defaults: Limits,
     reload: ReloadConfig,
-    services: Arc<Services>,
+    shutdown: Shutdown,
 }
 
 impl Registry {
-    /// An empty registry.
-    pub fn new(runtime: Arc<Runtime>, defaults: Limits, reload: ReloadConfig, services: Arc<Services>) -> Self {
+    /// An empty registry; rollbacks it starts stop on `shutdown`.
+    pub fn new(runtime: Arc<Runtime>, defaults: Limits, reload: ReloadConfig, shutdown: Shutdown) -> Self {
         Self {
             table: ArcSwap::from_pointee(MethodTable::default()),
             history: Mutex::new(BTreeMap::new()),
@@ -214,7 +57,7 @@ impl Registry {
             runtime,
             defaults,
             reload,
-            services,
+            shutdown,
         }
     }
 
@@ -226,6 +69,11 @@ impl Registry {
     /// The runtime plugins run in.
     pub fn runtime(&self) -> &Arc<Runtime> {
         &self.runtime
+    }
+
+    /// Whether instances come from the pooling allocator.
+    pub fn pooling(&self) -> bool {
+        self.runtime.pooling()
     }
 
     fn with_history<R>(&self, name: &str, f: impl FnOnce(&mut History) -> R) -> R {
@@ -260,12 +108,8 @@ impl Registry {
     /// Loads every `*.wasm` in `dir`, in name order, so a duplicate method is always
     /// refused in the same file. Returns how many loaded and how many were refused.
     pub async fn load_dir(&self, dir: &Path) -> anyhow::Result<(usize, usize)> {
-        let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
-            .map_err(|e| anyhow::anyhow!("cannot read plugins folder {}: {e}", dir.display()))?
-            .filter_map(|entry| entry.ok().map(|e| e.path()))
-            .filter(|p| is_plugin_file(p) && p.is_file())
-            .collect();
-        files.sort();
+        let files =
+            plugin_files(dir).map_err(|e| anyhow::anyhow!("cannot read plugins folder {}: {e}", dir.display()))?;
         let (mut loaded, mut refused) = (0, 0);
         for file in files {
             match self.load_file(&file).await {
@@ -290,25 +134,30 @@ impl Registry {
     }
 
     async fn load(&self, file: &Path, record: bool) -> Result<Arc<LoadedPlugin>, String> {
+        let Some(name) = plugin_name(file) else {
+            return Err(format!("{} is not a plugin file (<name>.wasm)", file.display()));
+        };
         let refuse = |sha256: &str, reason: String| {
             if record {
-                self.refuse(&plugin_name(file), file, sha256, reason)
+                self.refuse(&name, file, sha256, reason)
             } else {
                 tracing::debug!(file = %file.display(), %reason, "not loaded yet: the file may still be being written");
                 reason
             }
         };
-        let name = plugin_name(file);
         let bytes = match std::fs::read(file) {
             Ok(bytes) => bytes,
             Err(e) => return Err(refuse("", format!("cannot read file: {e}"))),
         };
         let sha256 = sha256_hex(&bytes);
+        let manifest = match Manifest::read(&manifest_path(file)) {
+            Ok(manifest) => manifest,
+            Err(e) => return Err(refuse(&sha256, e)),
+        };
         let _guard = self.changes.lock().await;
         let current = self.table().plugins().get(&name).cloned();
         if let Some(current) = &current {
-            let same_manifest = Manifest::for_plugin(file).is_ok_and(|m| m == *current.manifest);
-            if current.sha256 == sha256 && same_manifest {
+            if current.sha256 == sha256 && manifest == *current.manifest {
                 return Ok(current.clone());
             }
         }
@@ -321,7 +170,7 @@ impl Registry {
             return Err("version was rolled back".into());
         }
         let mut loaded =
-            match LoadedPlugin::load(&self.runtime, file, &bytes, &self.defaults, self.services.clone()).await {
+            match LoadedPlugin::load(&self.runtime, name.clone(), file, &bytes, manifest, &self.defaults).await {
                 Ok(plugin) => plugin,
                 Err(e) => return Err(refuse(&sha256, e.to_string())),
             };
@@ -386,10 +235,7 @@ impl Registry {
             h.retired.insert(current.sha256.clone());
             h.last_rollback = Some(record.clone());
         });
-        metrics()
-            .rollbacks
-            .get_or_create(&RollbackLabels { plugin: name.to_string(), automatic: automatic.to_string() })
-            .inc();
+        metrics().rollback(name, automatic);
         tracing::warn!(
             plugin = %name,
             from = short(&record.from_sha256),
@@ -416,11 +262,9 @@ impl Registry {
             h.retired.clear();
         });
         tracing::info!(plugin = %name, "plugin unpinned");
-        let file = dir.join(format!("{name}.wasm"));
-        if file.exists() {
-            self.load_file(&file).await.map(|_| ())
-        } else {
-            Ok(())
+        match wasm_path(dir, name) {
+            Some(file) if file.exists() => self.load_file(&file).await.map(|_| ()),
+            _ => Ok(()),
         }
     }
 
@@ -440,9 +284,12 @@ impl Registry {
         if plugin.usage.judged.swap(true, Ordering::AcqRel) {
             return;
         }
+        if self.shutdown.is_triggered() {
+            return;
+        }
         let registry = self.clone();
         let plugin = plugin.clone();
-        tokio::spawn(async move {
+        self.shutdown.spawn(async move {
             let is_current = registry.table().plugins().get(&plugin.name).is_some_and(|p| Arc::ptr_eq(p, &plugin));
             if !is_current {
                 return;
@@ -463,20 +310,7 @@ impl Registry {
     }
 }
 
-/// Whether `path` names a plugin (`*.wasm`).
-pub fn is_plugin_file(path: &Path) -> bool {
-    path.extension().is_some_and(|ext| ext == "wasm")
-}
-
 fn short(sha: &str) -> &str {
     &sha[..sha.len().min(12)]
 }
 
-/// Serialises a `SystemTime` as an RFC 3339 UTC timestamp.
-pub(crate) mod rfc3339 {
-    use std::time::SystemTime;
-
-    pub fn serialize<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&humantime::format_rfc3339_millis(*t).to_string())
-    }
-}

@@ -1,12 +1,14 @@
 //! Terminal output to Centrifugo: one task per session follows the agent's Subscribe
 //! stream, coalesces small chunks, and publishes the seed's messages to
-//! `terminal#session#<id>` through [`Publisher`], one publish at a time so order is kept:
+//! `terminal#session#<id>` through [`CentrifugoApi`] (metered like any publish), one
+//! publish at a time so order is kept:
 //!
 //! - `{"type":"output","data":<base64>,"timestamp":<RFC 3339>}`
 //! - `{"type":"status","status":"running"|"exited"|"closed"}` (plus `exit_code` when known)
 //!
 //! The [`Coalescer`] is the pure part (bytes and statuses in, publications out, given the
-//! time); [`Pump`] drives it with the gRPC stream and the publisher.
+//! time); [`Pump`] drives it with the gRPC stream and the API client, and stops following
+//! the stream once the host shuts down.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
@@ -17,8 +19,9 @@ use terminal_agent::proto::{session_event, SessionEvent, SubscribeRequest};
 use tonic::transport::Channel;
 use tonic::{Code, Streaming};
 
-use super::Publisher;
-use crate::runtime::bindings::plughost::rpc::publish::PublishError;
+use crate::centrifugo_api::{CentrifugoApi, Payload};
+use crate::contract::bindings::plughost::rpc::publish::PublishError;
+use crate::shutdown::Shutdown;
 
 /// Prefix of a session's output channel.
 pub(crate) const CHANNEL_PREFIX: &str = "terminal#session#";
@@ -113,11 +116,13 @@ impl Coalescer {
     }
 
     /// Whether nothing waits.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }
 
     /// Output bytes waiting.
+    #[cfg(test)]
     pub fn buffered(&self) -> usize {
         self.buffered
     }
@@ -206,9 +211,12 @@ const PUBLISH_ATTEMPTS: u32 = 3;
 /// Republishes one session's output stream until its final status.
 pub(crate) struct Pump {
     pub(crate) client: TerminalAgentClient<Channel>,
-    pub(crate) publisher: Publisher,
+    pub(crate) centrifugo: CentrifugoApi,
     pub(crate) session_id: String,
+    /// The id of the call that created the session; its publishes carry it.
+    pub(crate) request_id: String,
     pub(crate) limits: CoalesceLimits,
+    pub(crate) shutdown: Shutdown,
 }
 
 /// Why the stream needs to be opened again.
@@ -251,6 +259,9 @@ impl Pump {
                     Ok(s) => stream = Some(s),
                     Err(Break::Gone) => {
                         ended = Some(self.lost(&mut coalescer, "the agent no longer knows the session"));
+                    }
+                    Err(_) if self.shutdown.is_triggered() => {
+                        ended = Some(self.lost(&mut coalescer, "the host is shutting down"));
                     }
                     Err(_) => {
                         let since = *failing_since.get_or_insert_with(Instant::now);
@@ -353,14 +364,21 @@ impl Pump {
 
     /// Publishes `out` in its own task (so reading the stream goes on meanwhile).
     fn publish(&self, channel: &str, out: Outgoing) -> tokio::task::JoinHandle<()> {
-        let publisher = self.publisher.clone();
+        let centrifugo = self.centrifugo.clone();
         let channel = channel.to_string();
+        let request_id = self.request_id.clone();
         tokio::spawn(async move {
-            let payload = message(&out, SystemTime::now());
+            let payload = match serde_json::value::to_raw_value(&message(&out, SystemTime::now())) {
+                Ok(payload) => payload,
+                Err(e) => {
+                    tracing::error!(%channel, error = %e, "terminal output could not be encoded; dropped");
+                    return;
+                }
+            };
             let started = Instant::now();
             for attempt in 1..=PUBLISH_ATTEMPTS {
-                match publisher.publish_json(&channel, &payload).await {
-                    Ok(()) => {
+                match centrifugo.publish(&request_id, &channel, Payload::Json(&payload)).await {
+                    Ok(_) => {
                         let bytes = if let Outgoing::Output(d) = &out { d.len() } else { 0 };
                         tracing::trace!(%channel, bytes, elapsed_us = started.elapsed().as_micros() as u64, "terminal output published");
                         return;
@@ -585,8 +603,15 @@ mod tests {
                 ..Default::default()
             };
             let session_id = client.create(request).await.unwrap().into_inner().session_id;
-            let publisher = Publisher::new(&api, "key", Duration::from_secs(5)).unwrap();
-            let pump = Pump { client, publisher, session_id, limits: CoalesceLimits::default() };
+            let centrifugo = CentrifugoApi::http(&api, "key", Duration::from_secs(5)).unwrap();
+            let pump = Pump {
+                client,
+                centrifugo,
+                session_id,
+                request_id: "r1".into(),
+                limits: CoalesceLimits::default(),
+                shutdown: Shutdown::new(),
+            };
             let ended = tokio::time::timeout(Duration::from_secs(60), pump.run()).await.expect("the pump finished");
             let published = published.lock().unwrap().clone();
             (ended, published)

@@ -1,34 +1,12 @@
 //! Checks that a component speaks this host's contract and imports only what the
-//! operator granted, before anything of it runs.
+//! operator granted (through the capability list), before anything of it runs.
 
 use wasmtime::component::Component;
 use wasmtime::Engine;
 
-use crate::manifest::{Capability, Manifest};
-
-/// The `plughost:rpc` version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
-const PACKAGE: &str = "plughost:rpc";
-
-/// Splits `ns:pkg/iface@ver` into (`ns:pkg`, `iface`, `ver`).
-fn split_name(name: &str) -> Option<(&str, &str, Option<&str>)> {
-    let (package, rest) = name.split_once('/')?;
-    match rest.split_once('@') {
-        Some((iface, version)) => Some((package, iface, Some(version))),
-        None => Some((package, rest, None)),
-    }
-}
-
-/// Versions 0.x.y are compatible when x matches; from 1.0 on, when the major matches.
-fn compatible(version: &str) -> bool {
-    let key = |v: &str| -> Option<(u64, u64)> {
-        let mut parts = v.split(['.', '-', '+']);
-        let major = parts.next()?.parse().ok()?;
-        let minor = parts.next()?.parse().ok()?;
-        Some(if major == 0 { (0, minor) } else { (major, 0) })
-    };
-    matches!((key(version), key(CONTRACT_VERSION)), (Some(a), Some(b)) if a == b)
-}
+use crate::capabilities;
+use crate::contract::{compatible, split_interface as split_name, CONTRACT_VERSION, PACKAGE};
+use crate::manifest::Manifest;
 
 /// Refuses `component` unless it exports a compatible `plughost:rpc/handler` and imports
 /// only WASI and the `plughost:rpc` interfaces `manifest` grants.
@@ -62,13 +40,13 @@ pub(crate) fn check(engine: &Engine, component: &Component, manifest: &Manifest)
                         "incompatible contract: imports {name}, this host speaks {PACKAGE}@{CONTRACT_VERSION}"
                     ));
                 }
-                match Capability::for_interface(iface) {
-                    // Shared type definitions carry no functions: nothing to grant.
-                    _ if iface == "types" => {}
-                    Some(cap) if manifest.grants(cap) => {}
-                    Some(_) => {
+                match capabilities::grant_for(iface) {
+                    Some(None) => {}
+                    Some(Some(grant)) if manifest.grants(grant) => {}
+                    Some(Some(grant)) => {
                         return Err(format!(
-                            "imports {PACKAGE}/{iface}, which its manifest does not grant (add \"{iface}\" to grants)"
+                            "imports {PACKAGE}/{iface}, which its manifest does not grant (add \"{}\" to grants)",
+                            grant.name()
                         ))
                     }
                     None => return Err(format!("imports {name}, which this host does not provide")),
@@ -78,25 +56,4 @@ pub(crate) fn check(engine: &Engine, component: &Component, manifest: &Manifest)
         }
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn versions() {
-        assert!(compatible("0.1.0"));
-        assert!(compatible("0.1.7"));
-        assert!(!compatible("0.2.0"));
-        assert!(!compatible("1.1.0"));
-        assert!(!compatible(""));
-    }
-
-    #[test]
-    fn names() {
-        assert_eq!(split_name("plughost:rpc/handler@0.1.0"), Some(("plughost:rpc", "handler", Some("0.1.0"))));
-        assert_eq!(split_name("wasi:io/streams@0.2.6"), Some(("wasi:io", "streams", Some("0.2.6"))));
-        assert_eq!(split_name("hello"), None);
-    }
 }

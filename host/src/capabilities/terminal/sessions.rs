@@ -1,5 +1,4 @@
-//! `plughost:rpc/terminal`: terminal sessions on the terminal agent over gRPC, granted
-//! per plugin.
+//! The terminal service: sessions on the terminal agent over gRPC, shared by every call.
 //!
 //! One HTTP/2 channel to the agent (`terminal_endpoint`) carries every call; each call has
 //! its own deadline. The agent records a session's owner but does not enforce it, so the
@@ -7,7 +6,8 @@
 //! created itself, and `owner()` answers from that table so the plugin can check the
 //! calling user (only the plugin knows `conn.user`). Each session's output is republished
 //! to Centrifugo by its own task (see `terminal_output`). Sessions nobody watches for
-//! [`IDLE_CLOSE`] are closed, so abandoned browser tabs do not use up the agent's limit.
+//! [`IDLE_CLOSE`] are closed, so abandoned browser tabs do not use up the agent's limit. On
+//! shutdown every open session is closed at the agent, so none outlives the host.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,10 +19,11 @@ use terminal_agent::proto::terminal_agent_client::TerminalAgentClient;
 use tonic::transport::{Channel, Endpoint};
 use tonic::Code;
 
-use super::terminal_output::{output_channel, CoalesceLimits, Pump};
-use super::{HostContext, Publisher};
-use crate::manifest::Capability;
-use crate::runtime::bindings::plughost::rpc::terminal::{CreateOptions, Host, TerminalError};
+use super::output::{output_channel, CoalesceLimits, Pump};
+use crate::centrifugo_api::CentrifugoApi;
+use crate::contract::bindings::plughost::rpc::terminal::{CreateOptions, TerminalError};
+use crate::request_id::tag_request;
+use crate::shutdown::Shutdown;
 
 /// Deadline of Create, Input, Resize.
 const CALL_TIMEOUT: Duration = Duration::from_secs(3);
@@ -47,8 +48,9 @@ struct Inner {
     endpoint: Endpoint,
     /// Created on first use, inside the runtime (tonic spawns the channel's worker).
     client: OnceLock<TerminalAgentClient<Channel>>,
-    publisher: Option<Publisher>,
+    centrifugo: Option<CentrifugoApi>,
     sessions: Mutex<HashMap<String, Session>>,
+    shutdown: Shutdown,
     reaper_started: AtomicBool,
     limits: CoalesceLimits,
 }
@@ -63,8 +65,9 @@ struct Session {
 
 impl Terminals {
     /// A client for the agent at `endpoint` (`http://127.0.0.1:50051`); output goes
-    /// through `publisher`. Nothing connects until the first call.
-    pub fn new(endpoint: &str, publisher: Option<Publisher>) -> anyhow::Result<Self> {
+    /// through `centrifugo`; sessions are closed on `shutdown`. Nothing connects until the
+    /// first call.
+    pub fn new(endpoint: &str, centrifugo: Option<CentrifugoApi>, shutdown: Shutdown) -> anyhow::Result<Self> {
         let endpoint = Endpoint::from_shared(endpoint.to_string())
             .map_err(|e| anyhow::anyhow!("terminal_endpoint {endpoint:?} is not a valid URL: {e}"))?
             .connect_timeout(Duration::from_secs(1))
@@ -75,8 +78,9 @@ impl Terminals {
             inner: Arc::new(Inner {
                 endpoint,
                 client: OnceLock::new(),
-                publisher,
+                centrifugo,
                 sessions: Mutex::new(HashMap::new()),
+                shutdown,
                 reaper_started: AtomicBool::new(false),
                 limits: CoalesceLimits::default(),
             }),
@@ -93,11 +97,14 @@ impl Terminals {
     }
 
     /// Starts a session for `plugin` and the task that publishes its output.
-    pub(crate) async fn create(&self, plugin: &str, options: CreateOptions) -> Result<String, TerminalError> {
+    pub(crate) async fn create(&self, plugin: &str, request_id: &str, options: CreateOptions) -> Result<String, TerminalError> {
         if options.owner.is_empty() {
             return Err(TerminalError::Invalid("a session needs an owner".into()));
         }
-        let Some(publisher) = self.inner.publisher.clone() else {
+        if self.inner.shutdown.is_triggered() {
+            return Err(TerminalError::Unavailable("the host is shutting down".into()));
+        }
+        let Some(centrifugo) = self.inner.centrifugo.clone() else {
             return Err(TerminalError::Unavailable(
                 "the host has no Centrifugo API configured, so terminal output could not be published".into(),
             ));
@@ -111,7 +118,7 @@ impl Terminals {
             owner: options.owner.clone(),
         };
         let mut client = self.client();
-        let id = call(CALL_TIMEOUT, client.create(with_deadline(request, CALL_TIMEOUT))).await?.session_id;
+        let id = call(CALL_TIMEOUT, client.create(with_deadline(request, CALL_TIMEOUT, request_id))).await?.session_id;
         self.sessions().insert(
             id.clone(),
             Session {
@@ -122,18 +129,27 @@ impl Terminals {
                 ended: false,
             },
         );
-        self.follow(&id, publisher);
+        self.follow(&id, request_id, centrifugo);
         self.start_reaper();
         Ok(id)
     }
 
     /// Spawns the output task; when it ends, forgets the session (at once when closed,
-    /// after a grace period when it exited by itself).
-    fn follow(&self, id: &str, publisher: Publisher) {
-        let pump = Pump { client: self.client(), publisher, session_id: id.to_string(), limits: self.inner.limits };
+    /// after a grace period when it exited by itself). Its publishes carry `request_id`,
+    /// the id of the call that created the session.
+    fn follow(&self, id: &str, request_id: &str, centrifugo: CentrifugoApi) {
+        let shutdown = self.inner.shutdown.clone();
+        let pump = Pump {
+            client: self.client(),
+            centrifugo,
+            session_id: id.to_string(),
+            request_id: request_id.to_string(),
+            limits: self.inner.limits,
+            shutdown: shutdown.clone(),
+        };
         let weak = Arc::downgrade(&self.inner);
         let id = id.to_string();
-        tokio::spawn(async move {
+        self.inner.shutdown.spawn(async move {
             let ended = pump.run().await;
             let Some(inner) = weak.upgrade() else { return };
             let terminals = Terminals { inner };
@@ -142,7 +158,10 @@ impl Terminals {
                     s.ended = true;
                 }
                 drop(terminals);
-                tokio::time::sleep(EXITED_RETENTION).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(EXITED_RETENTION) => {}
+                    _ = shutdown.triggered() => {}
+                }
                 let Some(inner) = weak.upgrade() else { return };
                 Terminals { inner }.forget(&id);
             } else {
@@ -177,36 +196,36 @@ impl Terminals {
     }
 
     /// Writes `data` to the session, in pieces the agent accepts.
-    pub(crate) async fn input(&self, plugin: &str, id: &str, data: Vec<u8>) -> Result<(), TerminalError> {
+    pub(crate) async fn input(&self, plugin: &str, request_id: &str, id: &str, data: Vec<u8>) -> Result<(), TerminalError> {
         self.check(plugin, id)?;
         let mut client = self.client();
         let data = bytes::Bytes::from(data);
         for start in (0..data.len()).step_by(MAX_INPUT) {
             let piece = data.slice(start..data.len().min(start + MAX_INPUT));
             let request = pb::InputRequest { session_id: id.to_string(), data: piece };
-            let result = call(CALL_TIMEOUT, client.input(with_deadline(request, CALL_TIMEOUT))).await;
+            let result = call(CALL_TIMEOUT, client.input(with_deadline(request, CALL_TIMEOUT, request_id))).await;
             self.seen(id, result)?;
         }
         Ok(())
     }
 
     /// Changes the session's window size.
-    pub(crate) async fn resize(&self, plugin: &str, id: &str, cols: u16, rows: u16) -> Result<(), TerminalError> {
+    pub(crate) async fn resize(&self, plugin: &str, request_id: &str, id: &str, cols: u16, rows: u16) -> Result<(), TerminalError> {
         self.check(plugin, id)?;
         let request = pb::ResizeRequest { session_id: id.to_string(), cols: cols.into(), rows: rows.into() };
-        let result = call(CALL_TIMEOUT, self.client().resize(with_deadline(request, CALL_TIMEOUT))).await;
+        let result = call(CALL_TIMEOUT, self.client().resize(with_deadline(request, CALL_TIMEOUT, request_id))).await;
         self.seen(id, result).map(drop)
     }
 
     /// Ends the session (its output task publishes the final `closed`).
-    pub(crate) async fn close(&self, plugin: &str, id: &str) -> Result<(), TerminalError> {
+    pub(crate) async fn close(&self, plugin: &str, request_id: &str, id: &str) -> Result<(), TerminalError> {
         self.check(plugin, id)?;
-        self.close_at_agent(id).await
+        self.close_at_agent(request_id, id).await
     }
 
-    async fn close_at_agent(&self, id: &str) -> Result<(), TerminalError> {
+    async fn close_at_agent(&self, request_id: &str, id: &str) -> Result<(), TerminalError> {
         let request = pb::CloseRequest { session_id: id.to_string() };
-        match call(CLOSE_TIMEOUT, self.client().close(with_deadline(request, CLOSE_TIMEOUT))).await {
+        match call(CLOSE_TIMEOUT, self.client().close(with_deadline(request, CLOSE_TIMEOUT, request_id))).await {
             // Already gone at the agent (e.g. it exited and its grace ran out): closed all the same.
             Ok(_) | Err(TerminalError::NotFound) => {
                 self.forget(id);
@@ -221,36 +240,71 @@ impl Terminals {
         self.check(plugin, id)
     }
 
-    /// Starts (once) the task that closes sessions nobody watches.
+    /// Starts (once) the task that closes sessions nobody watches, and every session when
+    /// the host shuts down.
     fn start_reaper(&self) {
         if self.inner.reaper_started.swap(true, Ordering::AcqRel) {
             return;
         }
         let weak = Arc::downgrade(&self.inner);
-        tokio::spawn(async move {
+        let shutdown = self.inner.shutdown.clone();
+        self.inner.shutdown.spawn(async move {
             let mut tick = tokio::time::interval(REAP_EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                tick.tick().await;
-                if !reap_once(&weak).await {
-                    return;
+                tokio::select! {
+                    _ = tick.tick() => {
+                        if !reap_once(&weak).await {
+                            return;
+                        }
+                    }
+                    _ = shutdown.triggered() => {
+                        if let Some(inner) = weak.upgrade() {
+                            Terminals { inner }.close_all().await;
+                        }
+                        return;
+                    }
                 }
             }
         });
     }
+
+    /// Closes every session still open at the agent, all at once.
+    async fn close_all(&self) {
+        let ids: Vec<String> = self.sessions().iter().filter(|(_, s)| !s.ended).map(|(id, _)| id.clone()).collect();
+        if ids.is_empty() {
+            return;
+        }
+        tracing::info!(sessions = ids.len(), "shutting down: closing terminal sessions at the agent");
+        let mut closing = tokio::task::JoinSet::new();
+        for id in ids {
+            let terminals = self.clone();
+            closing.spawn(async move {
+                if let Err(e) = terminals.close_at_agent("shutdown", &id).await {
+                    tracing::warn!(session = %short_id(&id), error = ?e, "closing a terminal session at shutdown failed");
+                }
+            });
+        }
+        closing.join_all().await;
+    }
+}
+
+/// The first characters of a session id, enough to find it in debug logs.
+fn short_id(id: &str) -> &str {
+    &id[..id.len().min(8)]
 }
 
 /// One idle check; false once the service is gone.
 async fn reap_once(weak: &Weak<Inner>) -> bool {
     let Some(inner) = weak.upgrade() else { return false };
     let terminals = Terminals { inner };
-    let Some(publisher) = terminals.inner.publisher.clone() else { return true };
+    let Some(centrifugo) = terminals.inner.centrifugo.clone() else { return true };
     let ids: Vec<String> =
         terminals.sessions().iter().filter(|(_, s)| !s.ended).map(|(id, _)| id.clone()).collect();
     for id in ids {
         // Presence of the output channel says whether a browser still follows the session;
         // if Centrifugo cannot tell, keep the session.
-        let watched = match publisher.subscriber_count(&output_channel(&id)).await {
+        let watched = match centrifugo.subscriber_count("-", &output_channel(&id)).await {
             Ok(n) => n > 0,
             Err(e) => {
                 tracing::debug!(session = %id, error = ?e, "terminal idle check skipped");
@@ -271,7 +325,7 @@ async fn reap_once(weak: &Weak<Inner>) -> bool {
         };
         if idle {
             tracing::info!(session = %id, idle = ?IDLE_CLOSE, "closing a terminal session nobody watches");
-            if let Err(e) = terminals.close_at_agent(&id).await {
+            if let Err(e) = terminals.close_at_agent("-", &id).await {
                 tracing::warn!(session = %id, error = ?e, "closing an idle terminal session failed");
             }
         }
@@ -280,10 +334,10 @@ async fn reap_once(weak: &Weak<Inner>) -> bool {
 }
 
 /// A request carrying `deadline` as its `grpc-timeout`, so the agent gives up too.
-fn with_deadline<T>(message: T, deadline: Duration) -> tonic::Request<T> {
+fn with_deadline<T>(message: T, deadline: Duration, request_id: &str) -> tonic::Request<T> {
     let mut request = tonic::Request::new(message);
     request.set_timeout(deadline);
-    crate::capabilities::tag_request(&mut request);
+    tag_request(&mut request, request_id);
     request
 }
 
@@ -320,78 +374,6 @@ fn map_status(status: &tonic::Status) -> TerminalError {
     }
 }
 
-impl HostContext {
-    /// The grant check comes first; then the service, if the host has one.
-    fn terminals(&self) -> Result<&Terminals, TerminalError> {
-        if !self.manifest.grants(Capability::Terminal) {
-            return Err(TerminalError::Denied("terminal is not granted to this plugin".into()));
-        }
-        self.services
-            .terminal
-            .as_ref()
-            .ok_or_else(|| TerminalError::Unavailable("the host has no terminal agent configured (terminal_endpoint)".into()))
-    }
-
-    fn log_terminal<T>(&self, what: &str, session: &str, result: &Result<T, TerminalError>) {
-        match result {
-            Ok(_) => tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, %session, "terminal {what}"),
-            Err(e @ (TerminalError::Unavailable(_) | TerminalError::Timeout)) => {
-                tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, %session, error = ?e, "terminal {what} failed")
-            }
-            Err(e) => {
-                tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, %session, error = ?e, "terminal {what} refused")
-            }
-        }
-    }
-}
-
-impl Host for HostContext {
-    async fn create(&mut self, options: CreateOptions) -> Result<String, TerminalError> {
-        let terminals = self.terminals()?;
-        // The host publishes on the plugin's behalf: the operator must grant the channel.
-        let sample = output_channel("0123456789abcdef0123456789abcdef");
-        if !self.manifest.allows_channel(&sample) {
-            return Err(TerminalError::Denied(
-                "the plugin's manifest does not grant the output channels (add \"terminal#session#*\" to channels)".into(),
-            ));
-        }
-        let owner = options.owner.clone();
-        let result = terminals.create(&self.plugin, options).await;
-        match &result {
-            Ok(id) => tracing::info!(plugin = %self.plugin, request_id = %self.request_id, session = %id, %owner, "terminal session created"),
-            Err(e) => tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, %owner, error = ?e, "terminal create failed"),
-        }
-        result
-    }
-
-    async fn input(&mut self, session_id: String, data: Vec<u8>) -> Result<(), TerminalError> {
-        let result = async { self.terminals()?.input(&self.plugin, &session_id, data).await }.await;
-        self.log_terminal("input", &session_id, &result);
-        result
-    }
-
-    async fn resize(&mut self, session_id: String, cols: u16, rows: u16) -> Result<(), TerminalError> {
-        let result = async { self.terminals()?.resize(&self.plugin, &session_id, cols, rows).await }.await;
-        self.log_terminal("resize", &session_id, &result);
-        result
-    }
-
-    async fn close(&mut self, session_id: String) -> Result<(), TerminalError> {
-        let result = async { self.terminals()?.close(&self.plugin, &session_id).await }.await;
-        match &result {
-            Ok(()) => tracing::info!(plugin = %self.plugin, request_id = %self.request_id, session = %session_id, "terminal session closed"),
-            Err(_) => self.log_terminal("close", &session_id, &result),
-        }
-        result
-    }
-
-    async fn owner(&mut self, session_id: String) -> Result<String, TerminalError> {
-        let result = self.terminals().and_then(|t| t.owner(&self.plugin, &session_id));
-        self.log_terminal("owner", &session_id, &result);
-        result
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -417,26 +399,26 @@ mod tests {
 
     #[tokio::test]
     async fn only_the_creating_plugin_reaches_a_session() {
-        let t = Terminals::new("http://127.0.0.1:1", None).unwrap();
+        let t = Terminals::new("http://127.0.0.1:1", None, Shutdown::new()).unwrap();
         t.sessions().insert(
             "s1".into(),
             Session { owner: "42".into(), plugin: "terminal".into(), last_call: Instant::now(), unwatched_since: None, ended: false },
         );
         assert_eq!(t.owner("terminal", "s1").unwrap(), "42");
         assert!(matches!(t.owner("other", "s1"), Err(TerminalError::Denied(_))));
-        assert!(matches!(t.input("other", "s1", b"x".to_vec()).await, Err(TerminalError::Denied(_))));
+        assert!(matches!(t.input("other", "r1", "s1", b"x".to_vec()).await, Err(TerminalError::Denied(_))));
         assert!(matches!(t.owner("terminal", "nope"), Err(TerminalError::NotFound)));
     }
 
     #[tokio::test]
     async fn an_unreachable_agent_is_unavailable() {
         // Port 1 on loopback: nothing listens, the connection is refused at once.
-        let t = Terminals::new("http://127.0.0.1:1", None).unwrap();
+        let t = Terminals::new("http://127.0.0.1:1", None, Shutdown::new()).unwrap();
         t.sessions().insert(
             "s1".into(),
             Session { owner: "42".into(), plugin: "p".into(), last_call: Instant::now(), unwatched_since: None, ended: false },
         );
-        let err = t.input("p", "s1", b"x".to_vec()).await.unwrap_err();
+        let err = t.input("p", "r1", "s1", b"x".to_vec()).await.unwrap_err();
         assert!(matches!(err, TerminalError::Unavailable(_)), "{err:?}");
     }
 }

@@ -1,5 +1,6 @@
-//! Centrifugo's gRPC server API (`centrifugal.centrifugo.api.CentrifugoApi`) as a backend of
-//! [`super::Publisher`]: the same commands as the HTTP API, mapped to the same typed errors.
+//! The gRPC backend of [`super::CentrifugoApi`]: Centrifugo's gRPC server API
+//! (`centrifugal.centrifugo.api.CentrifugoApi`), the same commands as the HTTP API mapped to
+//! the same typed errors, with the request id as metadata `x-request-id`.
 
 use std::future::Future;
 use std::time::Duration;
@@ -10,8 +11,9 @@ use tonic::metadata::{Ascii, MetadataValue};
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Response, Status};
 
-use super::publish::api_error;
-use crate::runtime::bindings::plughost::rpc::publish::{PresenceEntry, Publication, PublishError, StreamPosition};
+use super::api_error::api_error;
+use crate::contract::bindings::plughost::rpc::publish::{PresenceEntry, Publication, PublishError, StreamPosition};
+use crate::request_id::tag_request;
 
 /// Messages and client stubs generated from `proto/centrifugo_api.proto`.
 #[allow(missing_docs, clippy::all)]
@@ -23,7 +25,7 @@ use pb::centrifugo_api_client::CentrifugoApiClient;
 
 /// A client of the gRPC API: one HTTP/2 connection multiplexing every call.
 #[derive(Clone)]
-pub(crate) struct GrpcApi {
+pub(super) struct GrpcApi {
     client: CentrifugoApiClient<Channel>,
     /// `apikey KEY`, sent as metadata `authorization` (what Centrifugo's gRPC API checks).
     auth: MetadataValue<Ascii>,
@@ -32,7 +34,7 @@ pub(crate) struct GrpcApi {
 
 impl GrpcApi {
     /// A lazily connecting client for `url` (`http://host:port`, Centrifugo's `grpc_api.port`).
-    pub(crate) fn new(url: &str, api_key: &str, timeout: Duration) -> anyhow::Result<Self> {
+    pub(super) fn new(url: &str, api_key: &str, timeout: Duration) -> anyhow::Result<Self> {
         let endpoint = Endpoint::from_shared(url.to_string())
             .with_context(|| format!("grpc_api_url {url:?} is not a valid URL"))?
             .connect_timeout(timeout.min(Duration::from_secs(1)))
@@ -44,14 +46,14 @@ impl GrpcApi {
 
     /// Runs one call with the key and the API timeout (also sent as `grpc-timeout`, so
     /// Centrifugo gives up when the host does).
-    async fn call<M, R, F, Fut>(&self, message: M, rpc: F) -> Result<R, PublishError>
+    async fn call<M, R, F, Fut>(&self, request_id: &str, message: M, rpc: F) -> Result<R, PublishError>
     where
         F: FnOnce(CentrifugoApiClient<Channel>, Request<M>) -> Fut,
         Fut: Future<Output = Result<Response<R>, Status>>,
     {
         let mut request = Request::new(message);
         request.metadata_mut().insert("authorization", self.auth.clone());
-        crate::capabilities::tag_request(&mut request);
+        tag_request(&mut request, request_id);
         request.set_timeout(self.timeout);
         match tokio::time::timeout(self.timeout, rpc(self.client.clone(), request)).await {
             Err(_) => Err(PublishError::Timeout),
@@ -60,41 +62,41 @@ impl GrpcApi {
         }
     }
 
-    pub(crate) async fn publish(&self, channel: &str, data: Vec<u8>) -> Result<Option<StreamPosition>, PublishError> {
+    pub(super) async fn publish(&self, request_id: &str, channel: &str, data: Vec<u8>) -> Result<Option<StreamPosition>, PublishError> {
         let message = pb::PublishRequest { channel: channel.to_string(), data, ..Default::default() };
-        let reply = self.call(message, |mut c, r| async move { c.publish(r).await }).await?;
+        let reply = self.call(request_id, message, |mut c, r| async move { c.publish(r).await }).await?;
         checked(reply.error)?;
         // Without history in the namespace the result is empty: no stream position.
         Ok(reply.result.filter(|r| !r.epoch.is_empty()).map(|r| StreamPosition { offset: r.offset, epoch: r.epoch }))
     }
 
-    pub(crate) async fn broadcast(&self, channels: &[String], data: Vec<u8>) -> Result<(), PublishError> {
+    pub(super) async fn broadcast(&self, request_id: &str, channels: &[String], data: Vec<u8>) -> Result<(), PublishError> {
         let message = pb::BroadcastRequest { channels: channels.to_vec(), data, ..Default::default() };
-        let reply = self.call(message, |mut c, r| async move { c.broadcast(r).await }).await?;
+        let reply = self.call(request_id, message, |mut c, r| async move { c.broadcast(r).await }).await?;
         // Like the HTTP backend, only the command's own error counts; per-channel replies
         // are not inspected.
         checked(reply.error)
     }
 
-    pub(crate) async fn subscriber_count(&self, channel: &str) -> Result<u64, PublishError> {
+    pub(super) async fn subscriber_count(&self, request_id: &str, channel: &str) -> Result<u64, PublishError> {
         let message = pb::PresenceStatsRequest { channel: channel.to_string() };
-        let reply = self.call(message, |mut c, r| async move { c.presence_stats(r).await }).await?;
+        let reply = self.call(request_id, message, |mut c, r| async move { c.presence_stats(r).await }).await?;
         checked(reply.error)?;
         Ok(reply.result.map(|r| u64::from(r.num_clients)).unwrap_or(0))
     }
 
-    pub(crate) async fn history(&self, channel: &str, limit: u32) -> Result<Vec<Publication>, PublishError> {
+    pub(super) async fn history(&self, request_id: &str, channel: &str, limit: u32) -> Result<Vec<Publication>, PublishError> {
         let limit = i32::try_from(limit).unwrap_or(i32::MAX);
         let message = pb::HistoryRequest { channel: channel.to_string(), limit, ..Default::default() };
-        let reply = self.call(message, |mut c, r| async move { c.history(r).await }).await?;
+        let reply = self.call(request_id, message, |mut c, r| async move { c.history(r).await }).await?;
         checked(reply.error)?;
         let publications = reply.result.map(|r| r.publications).unwrap_or_default();
         Ok(publications.into_iter().map(|p| Publication { data: publication_text(p.data), offset: p.offset }).collect())
     }
 
-    pub(crate) async fn presence(&self, channel: &str) -> Result<Vec<PresenceEntry>, PublishError> {
+    pub(super) async fn presence(&self, request_id: &str, channel: &str) -> Result<Vec<PresenceEntry>, PublishError> {
         let message = pb::PresenceRequest { channel: channel.to_string() };
-        let reply = self.call(message, |mut c, r| async move { c.presence(r).await }).await?;
+        let reply = self.call(request_id, message, |mut c, r| async move { c.presence(r).await }).await?;
         checked(reply.error)?;
         let presence = reply.result.map(|r| r.presence).unwrap_or_default();
         Ok(presence.into_values().map(|c| PresenceEntry { client: c.client, user: c.user }).collect())

@@ -1,0 +1,65 @@
+//! What every capability's host functions share: the context of the call they serve,
+//! how the runtime's store hands it out, and the per-process services behind them.
+
+use std::sync::Arc;
+
+use crate::centrifugo_api::CentrifugoApi;
+use crate::config::Config;
+use crate::contract::bindings::plughost::rpc::types;
+use crate::manifest::Manifest;
+use crate::shutdown::Shutdown;
+
+use super::terminal::sessions::Terminals;
+
+/// The store data of a call, as the capabilities see it: whatever the runtime keeps per
+/// call, it hands out the [`HostContext`].
+pub trait HostState: Send + 'static {
+    /// The context of the call this store serves.
+    fn host(&mut self) -> &mut HostContext;
+}
+
+/// The per-process services host functions talk through, built once from the
+/// configuration and owned by the runtime.
+#[derive(Default)]
+pub struct Services {
+    /// Centrifugo's server API, when configured.
+    pub(super) centrifugo: Option<CentrifugoApi>,
+    /// The terminal agent, when `terminal_endpoint` is configured.
+    pub(super) terminals: Option<Terminals>,
+}
+
+impl Services {
+    /// The services `config` asks for; long-lived tasks stop on `shutdown`.
+    pub fn from_config(config: &Config, shutdown: &Shutdown) -> anyhow::Result<Self> {
+        let centrifugo = CentrifugoApi::from_config(&config.centrifugo)?;
+        let terminals = match config.terminal_endpoint.as_deref().filter(|e| !e.is_empty()) {
+            Some(endpoint) => Some(Terminals::new(endpoint, centrifugo.clone(), shutdown.clone())?),
+            None => None,
+        };
+        Ok(Self { centrifugo, terminals })
+    }
+}
+
+/// What a host function knows about the call it serves.
+pub struct HostContext {
+    pub(super) plugin: Arc<str>,
+    pub(super) request_id: Arc<str>,
+    pub(super) manifest: Arc<Manifest>,
+    pub(super) services: Arc<Services>,
+}
+
+impl HostContext {
+    /// Context for one call of `plugin`.
+    pub fn new(plugin: Arc<str>, request_id: Arc<str>, manifest: Arc<Manifest>, services: Arc<Services>) -> Self {
+        Self { plugin, request_id, manifest, services }
+    }
+}
+
+impl HostState for HostContext {
+    fn host(&mut self) -> &mut HostContext {
+        self
+    }
+}
+
+// A types-only interface still needs its (empty) host trait.
+impl types::Host for HostContext {}
