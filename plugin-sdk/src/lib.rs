@@ -38,8 +38,11 @@
 //!   `description`s) are what the host publishes about the method.
 //! - [`#[subscribe("namespace")]`](subscribe) marks `fn(&Conn, &str) -> Result<SubscribeGrant, E>`
 //!   (optionally with a third `Option<&[u8]>` arg for the subscribe data) as the authoriser of
-//!   channels in `namespace`: the namespace of a channel is the text before its first `#`
-//!   (`user#42` -> `user`, `terminal#session#abc` -> `terminal`), or the whole name without one.
+//!   channels in `namespace`. The namespace of a channel follows Centrifugo's rule
+//!   (`channel.namespace_boundary = "#"`): the part before the first `#` (`user#42` -> `user`,
+//!   `terminal#session#abc` -> `terminal`); a name without `#` is in the default namespace `""`
+//!   (Centrifugo's `channel.without_namespace`), so `news` -> `""`, and `#[subscribe("")]`
+//!   authorises such channels.
 //! - [`plugin!`] lists every handler of the crate once; it generates the component's exports.
 //!   Listing two handlers for the same method or namespace fails the build.
 //!
@@ -132,7 +135,10 @@ pub use terminal::TerminalError;
 pub use plughost_sdk_macros::plugin;
 /// Marks `fn(&Conn, P) -> Result<R, E>` as the handler of an RPC method: `#[rpc("name")]`.
 pub use plughost_sdk_macros::rpc;
-/// Marks `fn(&Conn, &str) -> Result<SubscribeGrant, E>` as a namespace's subscribe handler.
+/// Marks `fn(&Conn, &str) -> Result<SubscribeGrant, E>` as a namespace's subscribe handler:
+/// `#[subscribe("user")]`. A channel's namespace is the part before its first `#`; a name
+/// without `#` is in the default namespace `""` (Centrifugo's `channel.without_namespace`),
+/// which `#[subscribe("")]` handles.
 pub use plughost_sdk_macros::subscribe;
 
 /// Re-exported because [`Conn::meta`] and [`SubscribeGrant`] carry `serde_json::Value`s.

@@ -35,7 +35,8 @@ pub type CallFn = fn(&Conn, &[u8]) -> Result<Vec<u8>, RpcError>;
 /// Runs a subscribe handler on (conn, channel, data).
 pub type SubscribeFn = fn(&Conn, &str, Option<&[u8]>) -> Result<SubscribeGrant, RpcError>;
 
-/// A subscribe handler for channels `<namespace>#...`.
+/// A subscribe handler for channels `<namespace>#...` (or, for namespace `""`, channels
+/// without `#`).
 pub struct Subscribe {
     pub namespace: &'static str,
     pub handler: SubscribeFn,
@@ -136,9 +137,13 @@ pub fn call(
     (m.call)(&Conn::from(ctx), params).map_err(Into::into)
 }
 
-/// The namespace of `channel`: the text before its first `#`, or the whole name without one.
+/// The namespace of `channel`, by Centrifugo's rule (`channel.namespace_boundary = "#"`): the
+/// part before the first `#`; a name without `#` is in the default namespace `""` (Centrifugo's
+/// `channel.without_namespace`). The host routes subscriptions by the same rule.
 pub fn namespace_of(channel: &str) -> &str {
-    channel.split('#').next().unwrap_or(channel)
+    channel
+        .split_once('#')
+        .map_or("", |(namespace, _)| namespace)
 }
 
 /// The `subscribe` export: finds the namespace's handler and asks it.
@@ -173,8 +178,12 @@ mod tests {
     #[test]
     fn namespaces() {
         assert_eq!(namespace_of("user#42"), "user");
+        assert_eq!(namespace_of("news#today"), "news");
         assert_eq!(namespace_of("terminal#session#abc"), "terminal");
-        assert_eq!(namespace_of("news"), "news");
+        // Without `#`: Centrifugo's default namespace (`channel.without_namespace`).
+        assert_eq!(namespace_of("news"), "");
+        assert_eq!(namespace_of(""), "");
+        // An empty part before the first `#` is the default namespace too.
         assert_eq!(namespace_of("#42"), "");
     }
 

@@ -80,6 +80,12 @@ fn terminal(_conn: &Conn, _channel: &str, data: Option<&[u8]>) -> Result<Subscri
     Ok(SubscribeGrant::allow().expire_at(data.map_or(0, |d| d.len() as i64)))
 }
 
+// The default namespace `""`: channels without `#` (Centrifugo's `channel.without_namespace`).
+#[plughost_sdk::subscribe("")]
+fn default_namespace(_conn: &Conn, channel: &str) -> Result<SubscribeGrant, RpcError> {
+    Ok(SubscribeGrant::allow().with_data(plughost_sdk::serde_json::json!({"default": channel})))
+}
+
 mod nested {
     use super::*;
 
@@ -100,6 +106,9 @@ const ENTRIES: &[Entry] = &[
     __plughost_entry_terminal,
     nested::__plughost_entry_ping,
 ];
+
+/// A second handler set (not exported): `user` plus the default namespace.
+const WITH_DEFAULT: &[Entry] = &[__plughost_entry_user, __plughost_entry_default_namespace];
 
 fn conn(user: &str, meta: Option<&str>) -> WitConn {
     WitConn {
@@ -218,6 +227,31 @@ fn subscribe_dispatches_by_namespace() {
         "{}",
         err.message
     );
+}
+
+#[test]
+fn channels_without_hash_are_in_the_default_namespace() {
+    // Without a `""` handler, `news` (namespace `""`) is refused like any undeclared namespace.
+    let err = __private::subscribe(ENTRIES, conn("42", None), "news", None).unwrap_err();
+    assert_eq!(err.code, 103);
+    assert!(err.message.contains("namespace ''"), "{}", err.message);
+
+    assert_eq!(
+        __private::describe(WITH_DEFAULT).subscribe_namespaces,
+        ["user", ""]
+    );
+    for channel in ["news", "#42"] {
+        let grant = __private::subscribe(WITH_DEFAULT, conn("42", None), channel, None).unwrap();
+        assert_eq!(
+            grant.data.as_deref(),
+            Some(format!(r#"{{"default":"{channel}"}}"#).as_str())
+        );
+    }
+    // `news#today` is in namespace `news`, which nobody declared: not the default handler's.
+    let err = __private::subscribe(WITH_DEFAULT, conn("42", None), "news#today", None).unwrap_err();
+    assert_eq!(err.code, 103);
+    let grant = __private::subscribe(WITH_DEFAULT, conn("42", None), "user#42", None).unwrap();
+    assert_eq!(grant.info.as_deref(), Some(r#"{"u":"42"}"#));
 }
 
 #[test]

@@ -463,8 +463,10 @@ export class Stack {
   }
 
   /**
-   * Subscribes `client` to `channel` and waits for the outcome: resolves `{sub, inbox}` once
-   * subscribed, rejects with `{code, reason}` (from the `unsubscribed` event) if refused.
+   * Subscribes `client` to `channel` and waits for the outcome: resolves `{sub, inbox,
+   * subscribed}` once subscribed (`subscribed` is the event's context: `subscribed.data` is
+   * the subscribe proxy's `data`), rejects with `{code, reason}` (from the `unsubscribed`
+   * event) if refused.
    */
   async subscribe(client, channel, options = {}) {
     const sub = client.newSubscription(channel, options);
@@ -475,13 +477,14 @@ export class Stack {
     refused.catch(() => {});
     const subscribed = new Promise((resolve) => sub.on('subscribed', resolve));
     sub.subscribe();
+    let ctx;
     try {
-      await withTimeout(Promise.race([subscribed, refused]), 10_000, `subscribing to ${channel}`);
+      ctx = await withTimeout(Promise.race([subscribed, refused]), 10_000, `subscribing to ${channel}`);
     } catch (error) {
       client.removeSubscription(sub);
       throw error;
     }
-    return { sub, inbox };
+    return { sub, inbox, subscribed: ctx };
   }
 
   /** Disconnects every client, stops both processes, and removes the temp folder. */

@@ -23,6 +23,11 @@ pub fn rpc(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Marks `fn(&Conn, &str) -> Result<SubscribeGrant, E>` (optionally with a third
 /// `Option<&[u8]>` arg, the subscribe data) as the subscribe handler of a channel namespace.
+///
+/// The namespace of a channel follows Centrifugo's rule (`channel.namespace_boundary = "#"`):
+/// the part before the first `#`; a name without `#` is in the default namespace `""`
+/// (Centrifugo's `channel.without_namespace`). So `#[subscribe("user")]` authorises `user#42`,
+/// and `#[subscribe("")]` authorises channels without `#`, such as `news`.
 #[proc_macro_attribute]
 pub fn subscribe(attr: TokenStream, item: TokenStream) -> TokenStream {
     expand(attr, item, Kind::Subscribe)
@@ -80,14 +85,15 @@ fn expand(attr: TokenStream, item: TokenStream, kind: Kind) -> syn::Result<Token
         if kind == Kind::Subscribe {
             return Err(Error::new(
                 Span::call_site(),
-                "#[subscribe] needs the namespace: #[subscribe(\"user\")]",
+                "#[subscribe] needs the namespace: #[subscribe(\"user\")], or #[subscribe(\"\")] for channels without '#'",
             ));
         }
         sig.ident.to_string()
     } else {
         let lit: LitStr = syn::parse(attr)?;
         let value = lit.value();
-        if value.is_empty() {
+        // `""` is a namespace (the default one, of channels without `#`), not a method name.
+        if value.is_empty() && kind == Kind::Rpc {
             return Err(Error::new(lit.span(), "the name must not be empty"));
         }
         if kind == Kind::Subscribe && value.contains('#') {

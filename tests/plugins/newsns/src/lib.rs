@@ -1,0 +1,22 @@
+//! Fixture: authorises namespace `news` (channels `news#...`) for any signed-in user; its
+//! grant says who answered.
+
+use plughost_sdk::serde_json::json;
+use plughost_sdk::{Conn, RpcError, SubscribeGrant};
+
+/// Any signed-in user may subscribe; the subscribe data is `{"by":"newsns","channel":...}`.
+#[plughost_sdk::subscribe("news")]
+fn news(conn: &Conn, channel: &str) -> Result<SubscribeGrant, RpcError> {
+    if conn.is_anonymous() {
+        return Err(RpcError::new(103, "permission denied: sign in first"));
+    }
+    Ok(SubscribeGrant::allow().with_data(json!({ "by": "newsns", "channel": channel })))
+}
+
+/// `"pong"`.
+#[plughost_sdk::rpc("newsns.ping")]
+fn ping(_conn: &Conn) -> Result<&'static str, RpcError> {
+    Ok("pong")
+}
+
+plughost_sdk::plugin!(news, ping);
