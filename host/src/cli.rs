@@ -129,19 +129,29 @@ pub fn load_config(cli: &Cli) -> Result<Config> {
     Ok(config)
 }
 
+/// Flags win over the configuration file and the environment.
+fn override_with_flags(
+    config: &mut Config,
+    plugins: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    grpc_listen: Option<std::net::SocketAddr>,
+) {
+    if let Some(dir) = plugins {
+        config.plugins_dir = dir;
+    }
+    if let Some(addr) = listen {
+        config.listen = addr;
+    }
+    if grpc_listen.is_some() {
+        config.grpc_listen = grpc_listen;
+    }
+}
+
 /// Runs the parsed command; the exit code is the process's.
 pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
     match cli.command {
         Command::Serve { plugins, listen, grpc_listen, insecure } => {
-            if let Some(dir) = plugins {
-                config.plugins_dir = dir;
-            }
-            if let Some(addr) = listen {
-                config.listen = addr;
-            }
-            if grpc_listen.is_some() {
-                config.grpc_listen = grpc_listen;
-            }
+            override_with_flags(&mut config, plugins, listen, grpc_listen);
             crate::server::serve(config, insecure).await?;
             Ok(0)
         }
@@ -157,15 +167,7 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
             Ok(0)
         }
         Command::CentrifugoConfig { plugins, listen, grpc, grpc_listen } => {
-            if let Some(dir) = plugins {
-                config.plugins_dir = dir;
-            }
-            if let Some(addr) = listen {
-                config.listen = addr;
-            }
-            if grpc_listen.is_some() {
-                config.grpc_listen = grpc_listen;
-            }
+            override_with_flags(&mut config, plugins, listen, grpc_listen);
             centrifugo_config(&config, grpc).await
         }
         Command::Codegen { lang, out, plugins } => {

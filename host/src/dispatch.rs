@@ -47,11 +47,6 @@ impl Dispatcher {
         Self { registry }
     }
 
-    /// The registry calls are routed through.
-    pub fn registry(&self) -> &Arc<Registry> {
-        &self.registry
-    }
-
     /// Runs an RPC; the reply bytes are the plugin's result.
     pub async fn rpc(&self, call: RpcCall) -> Result<Vec<u8>, RpcError> {
         // `system.*` is the host's own; the table never holds such a method.

@@ -7,6 +7,7 @@
 //! at the repository root has the module map. The modules are private; this facade
 //! exports what the binary, the benches, the examples and the fuzz target use.
 
+mod artifact_cache;
 mod capabilities;
 mod centrifugo;
 mod centrifugo_api;

@@ -9,7 +9,7 @@ use anyhow::Result;
 use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
-use super::cache::ArtifactCache;
+use crate::artifact_cache::ArtifactCache;
 use super::store::CallState;
 use crate::capabilities::{self, Services};
 use crate::config::RuntimeConfig;

@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use sha2::{Digest, Sha256};
 use tokio::sync::{Semaphore, SemaphorePermit};
 
-use super::cache::CacheOutcome;
+use crate::artifact_cache::CacheOutcome;
 use super::call::{execute, Answer, CallFailure, Invocation};
 use super::component_check;
 use super::engine::Runtime;

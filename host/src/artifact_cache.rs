@@ -17,15 +17,16 @@ pub enum CacheOutcome {
     Compiled,
 }
 
-/// A folder of `.cwasm` files written only by this host.
+/// A folder of `.cwasm` files written only by this host, for one engine configuration.
 #[derive(Clone)]
-pub(crate) struct ArtifactCache {
+pub struct ArtifactCache {
     dir: PathBuf,
     engine_key: String,
 }
 
 impl ArtifactCache {
-    pub(crate) fn new(engine: &Engine, dir: PathBuf) -> Self {
+    /// The cache in `dir` for artifacts of `engine`.
+    pub fn new(engine: &Engine, dir: PathBuf) -> Self {
         // DefaultHasher::new() uses fixed keys, so the key is stable across runs of one build.
         let mut hasher = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -37,7 +38,7 @@ impl ArtifactCache {
     }
 
     /// The component for `bytes` (whose hash is `sha256`), from the cache or compiled.
-    pub(crate) fn load(
+    pub fn load(
         &self,
         engine: &Engine,
         bytes: &[u8],
