@@ -17,6 +17,13 @@ pub fn plughost_bin() -> PathBuf {
     std::env::var_os("PLUGHOST_BIN").map(PathBuf::from).unwrap_or_else(|| root().join("target/release/plughost"))
 }
 
+/// The release `terminal-agent` binary (`cargo build --release --workspace --bins` builds it).
+pub fn terminal_agent_bin() -> PathBuf {
+    std::env::var_os("TERMINAL_AGENT_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join("target/release/terminal-agent"))
+}
+
 /// A built example plugin, `plugins/<name>.wasm`.
 pub fn example_plugin(name: &str) -> PathBuf {
     root().join("plugins").join(format!("{name}.wasm"))
@@ -180,6 +187,62 @@ impl Host {
 }
 
 impl Drop for Host {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A running `terminal-agent` on a free loopback port, killed on drop. Its log is kept in a file.
+pub struct TerminalAgent {
+    child: Child,
+    /// `127.0.0.1:port` of its gRPC endpoint.
+    pub addr: String,
+    log: tempfile::NamedTempFile,
+}
+
+impl TerminalAgent {
+    /// Starts `terminal-agent` with extra `args` and waits until it accepts connections.
+    pub async fn start(args: &[&str]) -> Result<Self> {
+        let addr = format!("127.0.0.1:{}", free_port());
+        let log = tempfile::NamedTempFile::new()?;
+        let child = Command::new(terminal_agent_bin())
+            .arg("--listen")
+            .arg(&addr)
+            .args(args)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log.reopen()?)
+            .spawn()
+            .with_context(|| format!("starting {}", terminal_agent_bin().display()))?;
+        let mut agent = Self { child, addr, log };
+        let started = Instant::now();
+        loop {
+            if let Some(status) = agent.child.try_wait()? {
+                bail!("terminal-agent exited with {status} during startup:\n{}", agent.log_text());
+            }
+            if tokio::net::TcpStream::connect(&agent.addr).await.is_ok() {
+                return Ok(agent);
+            }
+            if started.elapsed() > Duration::from_secs(30) {
+                bail!("terminal-agent did not start listening:\n{}", agent.log_text());
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `http://addr`, the value of the host's `terminal_endpoint`.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Everything the agent logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap_or_default()
+    }
+}
+
+impl Drop for TerminalAgent {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

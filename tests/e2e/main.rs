@@ -1,9 +1,12 @@
 //! One integration-test binary, a module per feature. Every test drives real processes:
-//! the release `plughost` binary with plugins built from source by `make test`.
+//! the release `plughost` binary with plugins built from source by `make test`. The exception
+//! is `architecture`, which reads the host's source to check its layering.
 
+mod architecture;
 mod cli;
 mod codegen;
 mod grpc;
 mod proxy;
 mod reload;
 mod sandbox;
+mod shutdown;
