@@ -20,10 +20,10 @@ target/release/examples/native_echo 127.0.0.1:$NATIVE_PORT &
 native=$!
 trap 'kill $ph $native 2>/dev/null; rm -rf "$dir"' EXIT
 for port in $PH_PORT $NATIVE_PORT; do
-  for _ in $(seq 1 100); do curl -fs -o /dev/null -d '{}' "http://127.0.0.1:$port/centrifugo/rpc" && break; sleep 0.1; done
+  for _ in $(seq 1 100); do curl -fs -o /dev/null -H 'Content-Type: application/json' -d '{}' "http://127.0.0.1:$port/centrifugo/rpc" && break; sleep 0.1; done
 done
-curl -s -d '{"method":"echo","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}' http://127.0.0.1:$PH_PORT/centrifugo/rpc; echo
-curl -s -d '{"method":"echo","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}' http://127.0.0.1:$NATIVE_PORT/centrifugo/rpc; echo
+curl -s -H 'Content-Type: application/json' -d '{"method":"echo","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}' http://127.0.0.1:$PH_PORT/centrifugo/rpc; echo
+curl -s -H 'Content-Type: application/json' -d '{"method":"echo","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}' http://127.0.0.1:$NATIVE_PORT/centrifugo/rpc; echo
 
 run() { # name port users
   local out rps p99

@@ -13,6 +13,9 @@ HOST_PORT=${PLUGHOST_PORT:-8080}
 CENTRIFUGO_PORT=${CENTRIFUGO_PORT:-8000}
 TERMINAL_PORT=${TERMINAL_PORT:-50051}
 mkdir -p "$STATE"
+chmod 700 "$STATE"
+# Secrets, and the configs that carry them, are readable by this user only.
+umask 077
 
 secret() { head -c 24 /dev/urandom | base64 | tr -d '/+=' ; }
 if [ ! -f "$STATE/secrets.env" ]; then
@@ -23,6 +26,7 @@ if [ ! -f "$STATE/secrets.env" ]; then
     echo "ADMIN_SECRET=$(secret)"
   } > "$STATE/secrets.env"
 fi
+chmod 600 "$STATE/secrets.env"
 # shellcheck disable=SC1091
 . "$STATE/secrets.env"
 
@@ -48,7 +52,9 @@ if [ ! -f web/dist/index.html ]; then
   make web || echo "warning: could not build the browser terminal (make web); /terminal/ will be empty" >&2
 fi
 
+chmod 600 "$STATE/host.toml"
 "$PLUGHOST" centrifugo-config --config "$STATE/host.toml" > "$STATE/centrifugo.json"
+chmod 600 "$STATE/centrifugo.json"
 "$CENTRIFUGO" checkconfig --config "$STATE/centrifugo.json" >/dev/null
 
 pids=()
@@ -79,7 +85,8 @@ plughost      http://127.0.0.1:$HOST_PORT   (/centrifugo/rpc, /plugins, /healthz
 Terminal      http://127.0.0.1:$HOST_PORT/terminal/   (a browser shell; ?user=NAME picks the demo user)
 Centrifugo    ws://127.0.0.1:$CENTRIFUGO_PORT/connection/websocket   (logs: $STATE/centrifugo.log)
 A token:      $PLUGHOST token --config $STATE/host.toml --user 42
-Direct call:  curl -s -H 'X-Plughost-Secret: $PROXY_SECRET' -d '{"user":"42","method":"echo","data":{"session_id":"abc-123","data":"aGk="}}' http://127.0.0.1:$HOST_PORT/centrifugo/rpc
+Direct call:  . $STATE/secrets.env && curl -s -H "X-Plughost-Secret: \$PROXY_SECRET" -H 'Content-Type: application/json' -d '{"user":"42","method":"echo","data":{"session_id":"abc-123","data":"aGk="}}' http://127.0.0.1:$HOST_PORT/centrifugo/rpc
+Secrets:      $STATE/secrets.env (mode 0600)
 Ctrl-C stops everything.
 MSG
 wait -n "${pids[@]}"

@@ -84,6 +84,8 @@ pub struct Host {
     /// `127.0.0.1:port` of its HTTP endpoint.
     pub addr: String,
     log: tempfile::NamedTempFile,
+    /// The proxy secret it was started with (`PLUGHOST_PROXY_SECRET` in its environment).
+    secret: Option<String>,
 }
 
 impl Host {
@@ -112,7 +114,8 @@ impl Host {
             command.env(k, v);
         }
         let child = command.spawn().with_context(|| format!("starting {}", plughost_bin().display()))?;
-        let mut host = Self { child, addr, log };
+        let secret = env.iter().find(|(k, _)| *k == "PLUGHOST_PROXY_SECRET").map(|(_, v)| v.to_string());
+        let mut host = Self { child, addr, log, secret };
         host.wait_ready().await?;
         Ok(host)
     }
@@ -142,9 +145,19 @@ impl Host {
         format!("http://{}{path}", self.addr)
     }
 
+    /// A POST to `path` the way Centrifugo sends one: `Content-Type: application/json`, and
+    /// the proxy secret when the host was started with one.
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        let request = client().post(self.url(path)).header("Content-Type", "application/json");
+        match &self.secret {
+            Some(secret) => request.header("X-Plughost-Secret", secret),
+            None => request,
+        }
+    }
+
     /// POSTs `body` to `/centrifugo/rpc` and returns HTTP status and JSON reply.
     pub async fn rpc_raw(&self, body: impl Into<reqwest::Body>) -> Result<(u16, serde_json::Value)> {
-        let response = client().post(self.url("/centrifugo/rpc")).body(body).send().await?;
+        let response = self.post("/centrifugo/rpc").body(body).send().await?;
         let status = response.status().as_u16();
         let text = response.text().await?;
         let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));

@@ -9,6 +9,8 @@ use anyhow::{Context, Result};
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use crate::secret::SecretString;
+
 /// Everything `plughost serve` needs to know.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -22,11 +24,11 @@ pub struct Config {
     /// Where precompiled plugins are cached (default: `<plugins_dir>/.cache`).
     pub cache_dir: Option<PathBuf>,
     /// Shared secret Centrifugo must send with every proxy request.
-    pub proxy_secret: Option<String>,
+    pub proxy_secret: Option<SecretString>,
     /// Header that carries `proxy_secret` on HTTP proxy requests.
     pub proxy_secret_header: String,
     /// Secret guarding the admin endpoints (rollback, pin).
-    pub admin_secret: Option<String>,
+    pub admin_secret: Option<SecretString>,
     /// Largest proxy request body accepted (HTTP 413 above it).
     pub max_body: ByteSize,
     /// How long shutdown waits for in-flight calls.
@@ -48,6 +50,20 @@ pub struct Config {
     pub web_dir: Option<PathBuf>,
     /// Serve `GET /terminal/token?user=ID`, which mints a token for any user: demos only.
     pub demo_tokens: bool,
+    /// Names and addresses, besides loopback, the listen address and `proxy_base_url`'s
+    /// host, that HTTP requests may carry in `Host` (the DNS-rebinding guard).
+    pub allowed_hosts: Vec<String>,
+    /// How long a client may take to send a request's headers, from the connection's start
+    /// or, on a kept-alive connection, from the request's first byte.
+    #[serde(with = "humantime_serde")]
+    pub http_header_timeout: Duration,
+    /// How long a kept-alive HTTP connection may sit idle between requests.
+    #[serde(with = "humantime_serde")]
+    pub http_idle_timeout: Duration,
+    /// HTTP connections served at once; further ones wait to be accepted.
+    pub http_max_connections: u32,
+    /// Calls (HTTP/2 streams) one gRPC proxy connection may carry at once.
+    pub grpc_max_concurrent_streams: u32,
 }
 
 /// How plugin files are watched and new versions put on probation.
@@ -68,6 +84,9 @@ pub struct ReloadConfig {
     pub min_calls: u64,
     /// Share of faulted calls (traps, deadline, memory) that rolls a new version back.
     pub max_fault_share: f64,
+    /// Distinct users whose calls must have faulted before a new version is rolled back, so
+    /// one client cannot force a downgrade.
+    pub min_fault_users: usize,
 }
 
 impl Default for ReloadConfig {
@@ -79,6 +98,7 @@ impl Default for ReloadConfig {
             probation_calls: 200,
             min_calls: 5,
             max_fault_share: 0.5,
+            min_fault_users: 3,
         }
     }
 }
@@ -111,6 +131,8 @@ pub struct Limits {
     pub max_params: ByteSize,
     /// Largest reply payload.
     pub max_reply: ByteSize,
+    /// Largest payload one `publish` or `broadcast` of a plugin may carry.
+    pub max_publish: ByteSize,
     /// Fuel per call (roughly wasm instructions); none disables fuel metering.
     pub fuel: Option<u64>,
     /// Instance policy: a fresh instance per call, or one kept per user.
@@ -137,6 +159,7 @@ impl Default for Limits {
             queue: 1024,
             max_params: ByteSize::mib(1),
             max_reply: ByteSize::mib(1),
+            max_publish: ByteSize::mib(1),
             fuel: None,
             instances: InstancePolicy::Fresh,
         }
@@ -160,6 +183,13 @@ pub struct RuntimeConfig {
     pub max_memory: ByteSize,
     /// Linear memory kept resident (zeroed, not unmapped) when a pooled instance is freed.
     pub keep_resident: ByteSize,
+    /// Linear memories one plugin instance may have (their sizes together stay under its
+    /// `memory` limit).
+    pub max_memories_per_instance: u32,
+    /// Tables one plugin instance may have.
+    pub max_tables_per_instance: u32,
+    /// Core module instances one plugin instance may create.
+    pub max_core_instances_per_instance: u32,
 }
 
 impl Default for RuntimeConfig {
@@ -171,6 +201,9 @@ impl Default for RuntimeConfig {
             fuel: false,
             max_memory: ByteSize::gib(1),
             keep_resident: ByteSize::mib(1),
+            max_memories_per_instance: 2,
+            max_tables_per_instance: 16,
+            max_core_instances_per_instance: 32,
         }
     }
 }
@@ -182,9 +215,9 @@ pub struct CentrifugoConfig {
     /// Base URL of the server HTTP API (`.../api`).
     pub api_url: String,
     /// `http_api.key` of the Centrifugo config.
-    pub api_key: String,
+    pub api_key: SecretString,
     /// `client.token.hmac_secret_key`: HS256 secret for connection tokens.
-    pub token_secret: String,
+    pub token_secret: SecretString,
     /// Timeout of one server API call.
     #[serde(with = "humantime_serde")]
     pub api_timeout: Duration,
@@ -213,8 +246,8 @@ impl Default for CentrifugoConfig {
     fn default() -> Self {
         Self {
             api_url: "http://127.0.0.1:8000/api".into(),
-            api_key: String::new(),
-            token_secret: String::new(),
+            api_key: SecretString::default(),
+            token_secret: SecretString::default(),
             api_timeout: Duration::from_secs(2),
             port: 8000,
             proxy_base_url: None,
@@ -244,6 +277,11 @@ impl Default for Config {
             reload: ReloadConfig::default(),
             web_dir: None,
             demo_tokens: false,
+            allowed_hosts: Vec::new(),
+            http_header_timeout: Duration::from_secs(10),
+            http_idle_timeout: Duration::from_secs(60),
+            http_max_connections: 10_000,
+            grpc_max_concurrent_streams: 1024,
         }
     }
 }
@@ -260,6 +298,11 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PLUGHOST_LOG_FORMAT", "log_format"),
     ("PLUGHOST_TERMINAL_ENDPOINT", "terminal_endpoint"),
     ("PLUGHOST_WEB_DIR", "web_dir"),
+    ("PLUGHOST_ALLOWED_HOSTS", "allowed_hosts"),
+    ("PLUGHOST_HTTP_HEADER_TIMEOUT", "http_header_timeout"),
+    ("PLUGHOST_HTTP_IDLE_TIMEOUT", "http_idle_timeout"),
+    ("PLUGHOST_HTTP_MAX_CONNECTIONS", "http_max_connections"),
+    ("PLUGHOST_GRPC_MAX_CONCURRENT_STREAMS", "grpc_max_concurrent_streams"),
     ("CENTRIFUGO_API_KEY", "centrifugo.api_key"),
     ("CENTRIFUGO__CENTRIFUGO_API_KEY", "centrifugo.api_key"),
     ("PLUGHOST_CENTRIFUGO_API_KEY", "centrifugo.api_key"),
@@ -311,6 +354,14 @@ impl Config {
             }
             "terminal_endpoint" => self.terminal_endpoint = Some(value.into()),
             "web_dir" => self.web_dir = Some(value.into()),
+            // A comma-separated list.
+            "allowed_hosts" => {
+                self.allowed_hosts = value.split(',').map(str::trim).filter(|h| !h.is_empty()).map(String::from).collect()
+            }
+            "http_header_timeout" => self.http_header_timeout = humantime::parse_duration(value)?,
+            "http_idle_timeout" => self.http_idle_timeout = humantime::parse_duration(value)?,
+            "http_max_connections" => self.http_max_connections = value.parse().context("not a number")?,
+            "grpc_max_concurrent_streams" => self.grpc_max_concurrent_streams = value.parse().context("not a number")?,
             "centrifugo.api_key" => self.centrifugo.api_key = value.into(),
             "centrifugo.api_url" => self.centrifugo.api_url = value.into(),
             "centrifugo.token_secret" => self.centrifugo.token_secret = value.into(),
@@ -329,14 +380,26 @@ impl Config {
         Ok(())
     }
 
-    /// Where precompiled plugins are cached.
+    /// Where precompiled plugins are cached: `cache_dir`, or by default outside the plugins
+    /// folder (whoever may drop plugins must not be able to drop native code):
+    /// `$XDG_CACHE_HOME/plughost`, `$HOME/.cache/plughost`, or a per-user folder in the
+    /// system's temporary folder.
     pub fn cache_dir(&self) -> PathBuf {
-        self.cache_dir.clone().unwrap_or_else(|| self.plugins_dir.join(".cache"))
+        if let Some(dir) = &self.cache_dir {
+            return dir.clone();
+        }
+        let home = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
+        match (home("XDG_CACHE_HOME"), home("HOME")) {
+            (Some(cache), _) => cache.join("plughost"),
+            (None, Some(home)) => home.join(".cache").join("plughost"),
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            (None, None) => std::env::temp_dir().join(format!("plughost-cache-{}", unsafe { libc::geteuid() })),
+        }
     }
 
     /// The secret as bytes, when one is set and non-empty.
     pub fn proxy_secret(&self) -> Option<&[u8]> {
-        self.proxy_secret.as_deref().filter(|s| !s.is_empty()).map(str::as_bytes)
+        self.proxy_secret.as_ref().filter(|s| !s.is_empty()).map(|s| s.as_bytes())
     }
 }
 
@@ -362,6 +425,7 @@ mod tests {
             .unwrap();
         assert_eq!(config.listen.port(), 9000);
         assert_eq!(config.proxy_secret.as_deref(), Some("from-env"));
+        assert!(!format!("{config:?}").contains("from-env"), "Debug shows a secret");
         assert_eq!(config.centrifugo.api_key, "own-key");
     }
 
@@ -390,5 +454,32 @@ mod tests {
             .apply_env(|n| (n == "CENTRIFUGO_RPC_PROXY_ENDPOINT").then(|| "http://h:8080/centrifugo/rpc/".into()))
             .unwrap();
         assert_eq!(config.centrifugo.proxy_base_url.as_deref(), Some("http://h:8080"));
+    }
+
+    #[test]
+    fn listener_limits_from_file_or_env() {
+        let config: Config = toml::from_str(
+            "allowed_hosts = [\"a.internal\"]\nhttp_header_timeout = \"2s\"\nhttp_idle_timeout = \"90s\"\n\
+             http_max_connections = 50\ngrpc_max_concurrent_streams = 64\n",
+        )
+        .unwrap();
+        assert_eq!(config.allowed_hosts, ["a.internal"]);
+        assert_eq!((config.http_header_timeout, config.http_idle_timeout), (Duration::from_secs(2), Duration::from_secs(90)));
+        assert_eq!((config.http_max_connections, config.grpc_max_concurrent_streams), (50, 64));
+        let mut config = Config::default();
+        config
+            .apply_env(|name| match name {
+                "PLUGHOST_ALLOWED_HOSTS" => Some(" a.internal, ,10.0.0.5 ".into()),
+                "PLUGHOST_HTTP_HEADER_TIMEOUT" => Some("500ms".into()),
+                "PLUGHOST_HTTP_MAX_CONNECTIONS" => Some("7".into()),
+                "PLUGHOST_GRPC_MAX_CONCURRENT_STREAMS" => Some("9".into()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(config.allowed_hosts, ["a.internal", "10.0.0.5"]);
+        assert_eq!(config.http_header_timeout, Duration::from_millis(500));
+        assert_eq!(config.http_idle_timeout, Duration::from_secs(60));
+        assert_eq!((config.http_max_connections, config.grpc_max_concurrent_streams), (7, 9));
+        assert!(Config::default().apply_env(|n| (n == "PLUGHOST_HTTP_IDLE_TIMEOUT").then(|| "soon".into())).is_err());
     }
 }

@@ -24,7 +24,7 @@ pub type Conn = bindings::plughost::rpc::types::Conn;
 pub type SubscribeGrant = bindings::exports::plughost::rpc::handler::SubscribeGrant;
 
 /// The `plughost:rpc` version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.0";
+pub const CONTRACT_VERSION: &str = "0.1.1";
 
 /// The WIT package of the contract.
 pub const PACKAGE: &str = "plughost:rpc";
@@ -138,9 +138,15 @@ pub fn api_version<'a>(methods: impl IntoIterator<Item = &'a MethodInfo>) -> Str
     hash16(&list)
 }
 
+/// SHA-256 of `bytes` as lowercase hex: what names a plugin version (pins, `/plugins`) and
+/// a precompiled artifact.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
 /// SHA-256 of `text` as hex, first 16 characters: the short hashes the contract uses.
 pub fn hash16(text: &str) -> String {
-    hex::encode(Sha256::digest(text.as_bytes()))[..16].to_string()
+    sha256_hex(text.as_bytes())[..16].to_string()
 }
 
 /// JSON with object keys sorted at every level, whatever serde_json's map order is.

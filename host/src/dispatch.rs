@@ -9,6 +9,7 @@ use crate::contract::{namespace_of, Conn, SubscribeGrant, SYSTEM_PREFIX};
 use crate::errors::{codes, RpcError};
 use crate::metrics::{metrics, UNKNOWN_METHOD};
 use crate::registry::Registry;
+use crate::request_id::next_request_id;
 use crate::runtime::CallFailure;
 
 /// A decoded RPC proxy call.
@@ -51,13 +52,14 @@ impl Dispatcher {
     pub async fn rpc(&self, call: RpcCall) -> Result<Vec<u8>, RpcError> {
         // `system.*` is the host's own; the table never holds such a method.
         if call.method.starts_with(SYSTEM_PREFIX) {
-            return crate::system::rpc(&self.registry.table(), &call.request_id, &call.method, &call.params);
+            return crate::system::rpc(&self.registry.table(), &call.request_id, &call.method, &call.params)
+                .map_err(|e| with_request_id(e, &call.request_id));
         }
         let started = std::time::Instant::now();
         let table = self.registry.table();
         let Some(plugin) = table.method(&call.method) else {
             metrics().rpc(UNKNOWN_METHOD, started.elapsed(), Some(codes::METHOD_NOT_FOUND));
-            return Err(RpcError::method_not_found(&call.method));
+            return Err(with_request_id(RpcError::method_not_found(&call.method), &call.request_id));
         };
         let runtime = self.registry.runtime();
         let result = plugin.call(runtime, call.request_id.clone(), &call.conn, &call.method, &call.params).await;
@@ -70,9 +72,20 @@ impl Dispatcher {
         result
     }
 
-    /// Records a request a front end could not decode (it never reached a plugin).
-    pub fn rejected(&self, error: &RpcError) {
+    /// Records an RPC request a front end could not decode (it never reached a plugin) and
+    /// returns the error with a request id, under which the log has it.
+    pub fn rejected(&self, error: RpcError) -> RpcError {
         metrics().rpc(UNKNOWN_METHOD, std::time::Duration::ZERO, Some(error.code));
+        let request_id = next_request_id();
+        tracing::info!(%request_id, code = error.code, reason = %error.message, "undecodable RPC request refused");
+        with_request_id(error, &request_id)
+    }
+
+    /// Like [`Dispatcher::rejected`], for a subscribe request.
+    pub fn refused_subscription(&self, error: RpcError) -> RpcError {
+        let request_id = next_request_id();
+        tracing::info!(%request_id, code = error.code, reason = %error.message, "undecodable subscribe request refused");
+        with_request_id(error, &request_id)
     }
 
     /// Asks the plugin owning the channel's namespace whether the subscription is allowed.
@@ -81,7 +94,7 @@ impl Dispatcher {
         let table = self.registry.table();
         let Some(plugin) = table.namespace(namespace) else {
             tracing::info!(request_id = %call.request_id, channel = %call.channel, "subscription refused: no handler for its namespace");
-            return Err(RpcError::new(codes::INVALID_PARAMS, "Permission denied"));
+            return Err(with_request_id(RpcError::new(codes::INVALID_PARAMS, "Permission denied"), &call.request_id));
         };
         let runtime = self.registry.runtime();
         let result =
@@ -100,8 +113,21 @@ fn report(request_id: &str, plugin: &str, target: &str, user: &str, failure: Cal
         CallFailure::Plugin(e) => {
             tracing::debug!(request_id, plugin, target, user, code = e.code, "plugin returned an error")
         }
-        CallFailure::Busy(_) => tracing::warn!(request_id, plugin, target, user, "{failure}"),
+        CallFailure::Busy(_) | CallFailure::PoolExhausted(_) => tracing::warn!(request_id, plugin, target, user, "{failure}"),
         _ => tracing::error!(request_id, plugin, target, user, code = error.code, detail = %failure, "call failed"),
+    }
+    error
+}
+
+/// Codes whose messages the host or the SDK write (the seed's, and the SDK's mapping of
+/// host-function errors): their replies get the request id. A plugin's own codes keep the
+/// plugin's message exactly.
+const HOST_AND_SDK_CODES: &[u32] = &[100, 101, 102, 103, 500, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1008, 1009];
+
+/// `error` with ` (request <id>)` after its message, unless it names the request already.
+fn with_request_id(mut error: RpcError, request_id: &str) -> RpcError {
+    if !error.message.contains(request_id) {
+        error.message = format!("{} (request {request_id})", error.message);
     }
     error
 }
@@ -109,6 +135,7 @@ fn report(request_id: &str, plugin: &str, target: &str, user: &str, failure: Cal
 /// The error the client sees for `failure`. Internals stay in the log, found by `request_id`.
 fn client_error(failure: &CallFailure, request_id: &str) -> RpcError {
     match failure {
+        CallFailure::Plugin(e) if HOST_AND_SDK_CODES.contains(&e.code) => with_request_id(e.clone(), request_id),
         CallFailure::Plugin(e) => e.clone(),
         CallFailure::Deadline(d) => RpcError::temporary(
             codes::DEADLINE_EXCEEDED,
@@ -120,8 +147,11 @@ fn client_error(failure: &CallFailure, request_id: &str) -> RpcError {
         CallFailure::Busy(_) => {
             RpcError::temporary(codes::PLUGIN_BUSY, format!("Plugin busy, retry later (request {request_id})"))
         }
+        CallFailure::PoolExhausted(_) => {
+            RpcError::temporary(codes::PLUGIN_BUSY, format!("Host at capacity, retry later (request {request_id})"))
+        }
         CallFailure::ParamsTooLarge { limit, .. } => {
-            RpcError::new(codes::PARAMS_TOO_LARGE, format!("Params larger than {limit} bytes"))
+            RpcError::new(codes::PARAMS_TOO_LARGE, format!("Params larger than {limit} bytes (request {request_id})"))
         }
         CallFailure::ReplyTooLarge { .. } => {
             RpcError::new(codes::REPLY_TOO_LARGE, format!("Reply too large (request {request_id})"))

@@ -7,6 +7,7 @@
 //! at the repository root has the module map. The modules are private; this facade
 //! exports what the binary, the benches, the examples and the fuzz target use.
 
+mod allowed_hosts;
 mod artifact_cache;
 mod capabilities;
 mod centrifugo;
@@ -18,6 +19,7 @@ mod contract;
 mod dev;
 mod dispatch;
 mod errors;
+mod http_server;
 mod manifest;
 mod metrics;
 mod operator;

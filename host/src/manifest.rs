@@ -66,6 +66,7 @@ pub struct LimitOverrides {
     queue: Option<u32>,
     max_params: Option<ByteSize>,
     max_reply: Option<ByteSize>,
+    max_publish: Option<ByteSize>,
     fuel: Option<u64>,
     instances: Option<crate::config::InstancePolicy>,
 }
@@ -85,6 +86,19 @@ impl Manifest {
         grant == Grant::Log || self.grants.contains(&grant)
     }
 
+    /// What this manifest still allows once `newer` applies: only the grants and channel
+    /// patterns both name (config values and limits stay this manifest's). Applied to a
+    /// running version whose new manifest could not be loaded, so a manifest change never
+    /// leaves a plugin with more than the manifest now allows.
+    pub fn narrowed_by(&self, newer: &Manifest) -> Manifest {
+        Manifest {
+            grants: self.grants.iter().filter(|g| newer.grants.contains(g)).copied().collect(),
+            channels: self.channels.iter().filter(|c| newer.channels.contains(c)).cloned().collect(),
+            config: self.config.clone(),
+            limits: self.limits.clone(),
+        }
+    }
+
     /// Whether `publish` may reach `channel`.
     pub fn allows_channel(&self, channel: &str) -> bool {
         self.channels.iter().any(|pattern| glob_match(pattern, channel))
@@ -100,6 +114,7 @@ impl Manifest {
             queue: o.queue.unwrap_or(defaults.queue),
             max_params: o.max_params.unwrap_or(defaults.max_params),
             max_reply: o.max_reply.unwrap_or(defaults.max_reply),
+            max_publish: o.max_publish.unwrap_or(defaults.max_publish),
             fuel: o.fuel.or(defaults.fuel),
             instances: o.instances.unwrap_or(defaults.instances),
         }
@@ -148,6 +163,16 @@ mod tests {
         assert!(m.grants(Grant::Log));
         assert!(!m.grants(Grant::Publish));
         assert!(!m.allows_channel("user#1"));
+    }
+
+    #[test]
+    fn narrowing_keeps_only_what_both_allow() {
+        let old: Manifest = toml::from_str("grants = [\"publish\", \"clock\"]\nchannels = [\"a#*\", \"b#*\"]\n").unwrap();
+        let new: Manifest = toml::from_str("grants = [\"clock\", \"terminal\"]\nchannels = [\"b#*\", \"c#*\"]\n").unwrap();
+        let narrowed = old.narrowed_by(&new);
+        assert_eq!(narrowed.grants, vec![Grant::Clock]);
+        assert_eq!(narrowed.channels, vec!["b#*".to_string()]);
+        assert!(!narrowed.grants(Grant::Publish) && !narrowed.grants(Grant::Terminal));
     }
 
     #[test]

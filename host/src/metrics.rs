@@ -4,8 +4,8 @@
 //! Label values come from loaded plugins only (method names a client invents are counted
 //! as `(unknown)`), so a client cannot grow the series without bound.
 
-use std::collections::HashMap;
-use std::sync::OnceLock;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use prometheus_client::encoding::EncodeLabelSet;
@@ -30,8 +30,10 @@ pub struct MethodLabels {
 pub struct ErrorLabels {
     /// Method name, or `(unknown)`.
     pub method: String,
-    /// The error code the client got.
-    pub code: u32,
+    /// The error code the client got: as it is for the host's and the SDK's codes and the
+    /// first [`CODES_PER_METHOD`] codes of a plugin's own per method; past those, the range
+    /// (`400-999`, `1000-1999`), so a plugin cannot create series without bound.
+    pub code: String,
 }
 
 /// Labels of per-plugin series.
@@ -123,7 +125,8 @@ impl Metrics {
         self.calls.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
         if let Some(code) = error_code {
-            self.errors.get_or_create(&ErrorLabels { method: labels.method, code }).inc();
+            // Only the host's own codes (decoding, unknown method) reach here.
+            self.errors.get_or_create(&ErrorLabels { method: labels.method, code: code.to_string() }).inc();
         }
     }
 
@@ -162,7 +165,7 @@ impl Metrics {
 /// call takes no label-map locks and allocates no label strings.
 pub struct PluginMeters {
     queue_wait: Histogram,
-    methods: HashMap<String, (Counter, Histogram)>,
+    methods: HashMap<String, (Counter, Histogram, Mutex<HashSet<u32>>)>,
 }
 
 impl PluginMeters {
@@ -173,7 +176,8 @@ impl PluginMeters {
             .into_iter()
             .map(|name| {
                 let labels = MethodLabels { method: name.to_string() };
-                (name.to_string(), (m.calls.get_or_create(&labels).clone(), m.latency.get_or_create(&labels).clone()))
+                let (calls, latency) = (m.calls.get_or_create(&labels).clone(), m.latency.get_or_create(&labels).clone());
+                (name.to_string(), (calls, latency, Mutex::new(HashSet::new())))
             })
             .collect();
         let queue_wait = m.queue_wait.get_or_create(&PluginLabels { plugin: plugin.to_string() }).clone();
@@ -188,15 +192,40 @@ impl PluginMeters {
     /// Records one finished RPC of `method` (one of this plugin's).
     pub fn rpc(&self, method: &str, elapsed: Duration, error_code: Option<u32>) {
         match self.methods.get(method) {
-            Some((calls, latency)) => {
+            Some((calls, latency, codes)) => {
                 calls.inc();
                 latency.observe(elapsed.as_secs_f64());
                 if let Some(code) = error_code {
+                    let code = code_label(code, codes);
                     metrics().errors.get_or_create(&ErrorLabels { method: method.to_string(), code }).inc();
                 }
             }
             None => metrics().rpc(method, elapsed, error_code),
         }
+    }
+}
+
+/// Distinct codes of its own a plugin method is counted under before the rest share a
+/// range label.
+pub const CODES_PER_METHOD: usize = 16;
+
+/// The `code` label of an error of a method that has seen the plugin codes in `seen`.
+fn code_label(code: u32, seen: &Mutex<HashSet<u32>>) -> String {
+    let known = matches!(code, 100..=103 | 408 | 413 | 429 | 431..=433 | 500 | 1001..=1009);
+    let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+    if known || seen.contains(&code) || (seen.len() < CODES_PER_METHOD && seen.insert(code)) {
+        code.to_string()
+    } else {
+        range_label(code).to_string()
+    }
+}
+
+/// The range a code falls in, for labels past the per-method budget.
+fn range_label(code: u32) -> &'static str {
+    match code {
+        400..=999 => "400-999",
+        1000..=1999 => "1000-1999",
+        _ => "other",
     }
 }
 

@@ -2,7 +2,6 @@
 //! `/plugins` (status of every plugin), `/openrpc.json`, and `/admin/plugins/{name}/...`
 //! (rollback, pin, unpin) behind the admin secret.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::extract::{Path, State};
@@ -12,6 +11,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Serialize;
 
+use crate::plugin_dir::valid_name;
 use crate::registry::Registry;
 use crate::secret::Secret;
 
@@ -22,8 +22,6 @@ pub struct OperatorState {
     pub registry: Arc<Registry>,
     /// Secret of the admin endpoints; they are disabled without one.
     pub admin_secret: Option<Secret>,
-    /// The watched plugins folder (unpin reloads from it).
-    pub plugins_dir: PathBuf,
 }
 
 /// The operator routes: `/healthz`, `/metrics`, `/plugins`, `/openrpc.json` open,
@@ -64,9 +62,9 @@ async fn openrpc(State(state): State<OperatorState>) -> Json<serde_json::Value> 
     Json(crate::codegen::openrpc(&state.registry.table()))
 }
 
-/// The refusal for a request without `Authorization: Bearer <admin_secret>`, if it lacks it;
-/// admin endpoints are off without a secret.
-fn admin_denied(state: &OperatorState, headers: &HeaderMap) -> Option<Response> {
+/// The refusal for a request without `Authorization: Bearer <admin_secret>`, or for a `name`
+/// that is not a plugin name, if any; admin endpoints are off without a secret.
+fn admin_denied(state: &OperatorState, headers: &HeaderMap, name: &str) -> Option<Response> {
     let Some(secret) = &state.admin_secret else {
         return Some((StatusCode::FORBIDDEN, "admin endpoints are disabled: set admin_secret").into_response());
     };
@@ -75,11 +73,15 @@ fn admin_denied(state: &OperatorState, headers: &HeaderMap) -> Option<Response> 
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if secret.matches(given.as_bytes()) {
-        None
-    } else {
+    if !secret.matches(given.as_bytes()) {
         tracing::warn!("admin request with a missing or wrong secret refused");
         Some((StatusCode::UNAUTHORIZED, "missing or wrong admin secret").into_response())
+    } else if !valid_name(name) {
+        // axum decodes `%2F`: a name must not lead outside the plugins folder.
+        tracing::warn!("admin request for an invalid plugin name refused");
+        Some((StatusCode::BAD_REQUEST, "not a plugin name").into_response())
+    } else {
+        None
     }
 }
 
@@ -92,7 +94,7 @@ fn admin_reply<T: Serialize>(result: Result<T, String>) -> Response {
 
 /// `POST /admin/plugins/{name}/rollback`: put the previous version back in service.
 async fn admin_rollback(State(state): State<OperatorState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    if let Some(denied) = admin_denied(&state, &headers) {
+    if let Some(denied) = admin_denied(&state, &headers, &name) {
         return denied;
     }
     admin_reply(state.registry.rollback(&name, "operator request", false).await)
@@ -100,7 +102,7 @@ async fn admin_rollback(State(state): State<OperatorState>, Path(name): Path<Str
 
 /// `POST /admin/plugins/{name}/pin`: keep the current version whatever lands on disk.
 async fn admin_pin(State(state): State<OperatorState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    if let Some(denied) = admin_denied(&state, &headers) {
+    if let Some(denied) = admin_denied(&state, &headers, &name) {
         return denied;
     }
     admin_reply(state.registry.pin(&name).await)
@@ -108,8 +110,8 @@ async fn admin_pin(State(state): State<OperatorState>, Path(name): Path<String>,
 
 /// `DELETE /admin/plugins/{name}/pin`: unpin and load the file as it is now.
 async fn admin_unpin(State(state): State<OperatorState>, Path(name): Path<String>, headers: HeaderMap) -> Response {
-    if let Some(denied) = admin_denied(&state, &headers) {
+    if let Some(denied) = admin_denied(&state, &headers, &name) {
         return denied;
     }
-    admin_reply(state.registry.unpin(&name, &state.plugins_dir).await)
+    admin_reply(state.registry.unpin(&name).await)
 }

@@ -39,6 +39,14 @@ pub fn wasm_path(dir: &Path, name: &str) -> Option<PathBuf> {
     valid_name(name).then(|| dir.join(format!("{name}.wasm")))
 }
 
+/// Whether `file` lies directly in `dir` (symbolic links and `..` resolved): the registry
+/// loads nothing from anywhere else.
+pub fn is_inside(dir: &Path, file: &Path) -> bool {
+    let (Ok(dir), Some(parent)) = (dir.canonicalize(), file.parent()) else { return false };
+    let parent = if parent.as_os_str().is_empty() { Path::new(".") } else { parent };
+    parent.canonicalize().is_ok_and(|parent| parent == dir)
+}
+
 /// Every plugin file in `dir`, in name order.
 pub fn plugin_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)?
@@ -65,5 +73,8 @@ mod tests {
         assert_eq!(wasm_path(Path::new("p"), "../../tmp/evil"), None);
         assert_eq!(wasm_path(Path::new("p"), ""), None);
         assert_eq!(manifest_path(Path::new("p/echo.wasm")), PathBuf::from("p/echo.toml"));
+        let dir = std::env::temp_dir();
+        assert!(is_inside(&dir, &dir.join("x.wasm")));
+        assert!(!is_inside(&dir, &dir.join("sub/../../x.wasm")));
     }
 }

@@ -27,6 +27,63 @@ impl Secret {
     }
 }
 
+/// A secret in the configuration (a key, a shared secret): read like a string where it is
+/// used, but printed as `***` by `Debug`, so a logged configuration never shows it.
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(transparent)]
+pub struct SecretString(String);
+
+/// Secrets shorter than this are guessable; the host warns about them at start.
+pub const MIN_SECRET_LEN: usize = 16;
+
+impl SecretString {
+    /// The secret's text, for the one place that must send or compare it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether no secret is set.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Whether it is set but shorter than [`MIN_SECRET_LEN`] bytes.
+    pub fn is_weak(&self) -> bool {
+        !self.0.is_empty() && self.0.len() < MIN_SECRET_LEN
+    }
+}
+
+impl std::ops::Deref for SecretString {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<&str> for SecretString {
+    fn from(text: &str) -> Self {
+        Self(text.to_string())
+    }
+}
+
+impl From<String> for SecretString {
+    fn from(text: String) -> Self {
+        Self(text)
+    }
+}
+
+impl PartialEq<&str> for SecretString {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl std::fmt::Debug for SecretString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"***\"" })
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret(..)")
@@ -46,5 +103,13 @@ mod tests {
         assert!(Secret::admits(None, None));
         assert!(Secret::new(Some(b"")).is_none());
         assert_eq!(format!("{secret:?}"), "Secret(..)");
+    }
+
+    #[test]
+    fn configured_secrets_never_print() {
+        let key = SecretString::from("my-api-key-0123456789");
+        assert_eq!(format!("{key:?}"), "\"***\"");
+        assert_eq!(key.as_str(), "my-api-key-0123456789");
+        assert!(!key.is_weak() && SecretString::from("short").is_weak() && !SecretString::default().is_weak());
     }
 }

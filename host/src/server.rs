@@ -10,18 +10,21 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use axum::http::HeaderName;
 
+use crate::allowed_hosts::{self, AllowedHosts};
 use crate::capabilities::Services;
 use crate::config::Config;
 use crate::contract::PluginInfo;
 use crate::dispatch::Dispatcher;
+use crate::http_server::{self, HttpLimits};
 use crate::manifest::Manifest;
 use crate::operator::{self, OperatorState};
 use crate::plugin_dir;
 use crate::proxy::grpc::{self, GrpcProxy};
 use crate::proxy::http::{self as proxy_http, ProxyState};
 use crate::registry::Registry;
-use crate::runtime::{sha256_hex, LoadedPlugin, Runtime};
-use crate::secret::Secret;
+use crate::contract::sha256_hex;
+use crate::runtime::{LoadedPlugin, Runtime};
+use crate::secret::{Secret, MIN_SECRET_LEN};
 use crate::shutdown::{self, Shutdown};
 
 /// A host with its plugins loaded, ready to serve.
@@ -46,8 +49,9 @@ pub async fn build(config: &Config) -> Result<Host> {
     let started = Instant::now();
     let shutdown = Shutdown::new();
     let runtime = Arc::new(runtime(config, &shutdown)?);
-    let registry = Arc::new(Registry::new(runtime, config.limits.clone(), config.reload.clone(), shutdown.clone()));
-    let (loaded, refused) = registry.load_dir(&config.plugins_dir).await?;
+    let dir = config.plugins_dir.clone();
+    let registry = Arc::new(Registry::new(runtime, dir, config.limits.clone(), config.reload.clone(), shutdown.clone()));
+    let (loaded, refused) = registry.load_dir().await?;
     tracing::info!(
         loaded,
         refused,
@@ -86,6 +90,21 @@ pub async fn check(config: &Config, file: &Path) -> Result<Result<CheckReport, S
         .map_err(|e| e.to_string()))
 }
 
+/// Warns, loudly, about each configured secret short enough to guess.
+fn warn_weak_secrets(config: &Config) {
+    let secrets = [
+        ("proxy_secret", config.proxy_secret.as_ref()),
+        ("admin_secret", config.admin_secret.as_ref()),
+        ("centrifugo.api_key", Some(&config.centrifugo.api_key)),
+        ("centrifugo.token_secret", Some(&config.centrifugo.token_secret)),
+    ];
+    for (key, secret) in secrets {
+        if secret.is_some_and(|s| s.is_weak()) {
+            tracing::warn!(key, min_len = MIN_SECRET_LEN, "WEAK SECRET: {key} is shorter than {MIN_SECRET_LEN} bytes and can be guessed; use a long random value");
+        }
+    }
+}
+
 /// Serves the proxy until SIGINT or SIGTERM, then lets in-flight calls finish and closes
 /// what the host opened (bounded together by `shutdown_grace`).
 pub async fn serve(config: Config, insecure: bool) -> Result<()> {
@@ -99,6 +118,36 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
     if config.demo_tokens && !config.listen.ip().is_loopback() && !insecure {
         anyhow::bail!("refusing demo_tokens on {}: anyone could connect as any user (pass --insecure to allow)", config.listen);
     }
+    let terminal = config.terminal_endpoint.as_deref().is_some_and(|e| !e.is_empty());
+    if terminal && config.proxy_secret().is_none() && !insecure {
+        anyhow::bail!(
+            "refusing to serve the terminal without a proxy secret: any local process (or web page) could run \
+             shell commands as any user. Set proxy_secret (PLUGHOST_PROXY_SECRET), which `plughost centrifugo-config` \
+             passes on to Centrifugo, or pass --insecure"
+        );
+    }
+    let positive = [
+        ("http_header_timeout", !config.http_header_timeout.is_zero()),
+        ("http_idle_timeout", !config.http_idle_timeout.is_zero()),
+        ("http_max_connections", config.http_max_connections > 0),
+        ("grpc_max_concurrent_streams", config.grpc_max_concurrent_streams > 0),
+    ];
+    if let Some((key, _)) = positive.iter().find(|(_, ok)| !ok) {
+        anyhow::bail!("{key} must be greater than zero");
+    }
+    let http_limits = HttpLimits {
+        header_timeout: config.http_header_timeout,
+        idle_timeout: config.http_idle_timeout,
+        max_connections: config.http_max_connections as usize,
+    };
+    let allowed_hosts = AllowedHosts::from_config(&config)?;
+    if config.proxy_secret().is_none() {
+        tracing::warn!(
+            terminal,
+            "serving without a proxy secret: any local process can call plugins as any user; set proxy_secret (PLUGHOST_PROXY_SECRET)"
+        );
+    }
+    warn_weak_secrets(&config);
     let host = build(&config).await?;
     let shutdown = host.shutdown.clone();
     let proxy_secret = Secret::new(config.proxy_secret());
@@ -111,7 +160,6 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
     let operator = OperatorState {
         registry: host.registry.clone(),
         admin_secret: Secret::new(config.admin_secret.as_deref().map(str::as_bytes)),
-        plugins_dir: config.plugins_dir.clone(),
     };
     let _watcher = if config.reload.watch {
         Some(crate::reload::watch(host.registry.clone(), &config.plugins_dir, config.reload.settle, shutdown.clone())?)
@@ -122,6 +170,8 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
     if let Some(web) = crate::web::router(&config) {
         app = app.merge(web);
     }
+    // Every route, the proxy's, the operator's and the page's: a DNS-rebinding page reads them all.
+    let app = app.layer(axum::middleware::from_fn_with_state(allowed_hosts, allowed_hosts::refuse_other_hosts));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
@@ -138,12 +188,12 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
                 "serving Centrifugo gRPC proxy (centrifugal.centrifugo.proxy.CentrifugoProxy)"
             );
             let max_message = config.max_body.as_u64() as usize;
-            Some(tokio::spawn(grpc::serve(listener, proxy, max_message, shutdown.triggered())))
+            let streams = config.grpc_max_concurrent_streams;
+            Some(tokio::spawn(grpc::serve(listener, proxy, max_message, streams, shutdown.triggered())))
         }
         None => None,
     };
-    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.triggered());
-    let server = tokio::spawn(std::future::IntoFuture::into_future(server));
+    let server = tokio::spawn(http_server::serve(listener, app, http_limits, shutdown.triggered()));
 
     shutdown::signal().await;
     tracing::info!(grace = ?config.shutdown_grace, "shutting down: no new connections, finishing in-flight calls");

@@ -77,8 +77,10 @@
 //!
 //! # Host functions
 //!
-//! [`publish`], [`publish_binary`], [`broadcast`], [`broadcast_binary`], [`history`] and
-//! [`presence`] go through Centrifugo's server API; [`terminal`] controls terminal sessions;
+//! [`publish`], [`publish_binary`], [`broadcast`], [`broadcast_binary`], [`broadcast_each`],
+//! [`broadcast_binary_each`], [`history`] and [`presence`] go through Centrifugo's server API
+//! (a broadcast fails when any of its channels failed; the `_each` forms report each
+//! channel's outcome); [`terminal`] controls terminal sessions;
 //! [`log`] (and the [`info!`] family of macros) writes to the host's log; [`config::get`] reads
 //! operator-granted settings. The operator grants each plugin the interfaces it may import;
 //! a plugin that never calls, say, [`terminal`] does not import it, so it needs no grant.
@@ -125,8 +127,8 @@ pub use conn::Conn;
 pub use error::{codes, RpcError};
 pub use params::NoParams;
 pub use pubsub::{
-    broadcast, broadcast_binary, history, presence, publish, publish_binary, PresenceEntry,
-    Publication, PublishError, StreamPosition,
+    broadcast, broadcast_binary, broadcast_binary_each, broadcast_each, history, presence,
+    publish, publish_binary, PresenceEntry, Publication, PublishError, StreamPosition,
 };
 pub use subscribe::SubscribeGrant;
 pub use terminal::TerminalError;

@@ -162,7 +162,8 @@ pub fn subscribe(
         // Refuse rather than allow: a plugin only vouches for namespaces it declared.
         return Err(RpcError::new(
             crate::codes::INVALID_PARAMS,
-            format!("permission denied: no subscribe handler for namespace '{namespace}'"),
+            // The namespace comes from the client's channel name: the reply does not repeat it.
+            "permission denied: no subscribe handler for this channel's namespace",
         )
         .into());
     };

@@ -91,6 +91,13 @@ pub fn publish_binary(channel: &str, data: &[u8]) -> Result<Option<StreamPositio
 }
 
 /// Publishes `data` as JSON to every channel in `channels` in one server-API call.
+///
+/// Succeeds only when every channel succeeded. When some channel failed (say, its namespace
+/// does not exist in Centrifugo: [`PublishError::UnknownChannel`]) it fails with the first
+/// failed channel's error, although the other channels were delivered: a broadcast is not
+/// atomic, so retrying it publishes to those again. The error does not say which channel
+/// failed (texts of `Denied`, `BadRequest` and `Unavailable` say how many of how many did);
+/// use [`broadcast_each`] to learn each channel's outcome.
 pub fn broadcast<S: AsRef<str>, T: Serialize + ?Sized>(
     channels: &[S],
     data: &T,
@@ -98,9 +105,51 @@ pub fn broadcast<S: AsRef<str>, T: Serialize + ?Sized>(
     Ok(wit::broadcast(&owned(channels), &to_json(data)?)?)
 }
 
-/// Publishes raw bytes to every channel in `channels`.
+/// Publishes raw bytes to every channel in `channels`; fails like [`broadcast`] when any
+/// channel failed.
 pub fn broadcast_binary<S: AsRef<str>>(channels: &[S], data: &[u8]) -> Result<(), PublishError> {
     Ok(wit::broadcast_binary(&owned(channels), data)?)
+}
+
+/// Publishes `data` as JSON to every channel in `channels` in one server-API call and
+/// returns each channel's outcome, in the order of `channels`.
+///
+/// The outer error is for the call as a whole, when nothing was published: publish not
+/// granted or a channel outside the plugin's patterns (`Denied`), no channels or `data` not
+/// serializable (`BadRequest`), `Unauthorized`, `Unavailable`, `Timeout`. Otherwise each
+/// channel has its own result, e.g. `Err(PublishError::UnknownChannel)` for a channel whose
+/// namespace Centrifugo does not have, while the others were delivered.
+///
+/// ```no_run
+/// # fn send(user_ids: &[&str]) -> Result<(), plughost_sdk::RpcError> {
+/// let channels: Vec<String> = user_ids.iter().map(|id| format!("user#{id}")).collect();
+/// let each = plughost_sdk::broadcast_each(&channels, &"hello")?;
+/// let failed = each.iter().filter(|r| r.is_err()).count();
+/// if failed > 0 {
+///     plughost_sdk::warn!("{failed} of {} channels failed", channels.len());
+/// }
+/// # Ok(())
+/// # }
+/// ```
+pub fn broadcast_each<S: AsRef<str>, T: Serialize + ?Sized>(
+    channels: &[S],
+    data: &T,
+) -> Result<Vec<Result<(), PublishError>>, PublishError> {
+    Ok(each_channel(wit::broadcast_each(&owned(channels), &to_json(data)?)?))
+}
+
+/// Publishes raw bytes to every channel in `channels`; each channel's outcome, like
+/// [`broadcast_each`].
+pub fn broadcast_binary_each<S: AsRef<str>>(
+    channels: &[S],
+    data: &[u8],
+) -> Result<Vec<Result<(), PublishError>>, PublishError> {
+    Ok(each_channel(wit::broadcast_binary_each(&owned(channels), data)?))
+}
+
+/// The host's per-channel answer (`None`: delivered) as one `Result` per channel.
+fn each_channel(each: Vec<Option<wit::PublishError>>) -> Vec<Result<(), PublishError>> {
+    each.into_iter().map(|e| e.map_or(Ok(()), |e| Err(e.into()))).collect()
 }
 
 /// Reads up to `limit` most recent publications of `channel`'s history.

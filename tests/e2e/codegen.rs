@@ -396,3 +396,106 @@ async fn system_methods_are_the_hosts_own() {
     let reply = host.rpc("system.check_version", json!({}), "").await.unwrap();
     assert_eq!(reply["error"]["code"], 103, "{reply}");
 }
+
+const ODDKEYS_GO_TEST: &str = r#"package plughostapi
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/centrifugal/centrifuge-go"
+)
+
+// Answers `oddkeys.echo` the way the plugin does.
+type oddkeys struct{}
+
+func (oddkeys) RPC(_ context.Context, method string, data []byte) (centrifuge.RPCResult, error) {
+	var p map[string]json.RawMessage
+	if err := json.Unmarshal(data, &p); err != nil {
+		return centrifuge.RPCResult{}, err
+	}
+	out, _ := json.Marshal(map[string]any{"-": p["a`b\"c"], "with space": string(p["plain"])})
+	return centrifuge.RPCResult{Data: out}, nil
+}
+
+func TestAwkwardKeys(t *testing.T) {
+	// The key no struct tag can carry travels in a map, exactly as written.
+	params := map[string]json.RawMessage{"a`b\"c": json.RawMessage(`"v"`), "plain": json.RawMessage(`7`)}
+	reply, err := NewClient(oddkeys{}).OddkeysEcho(context.Background(), params)
+	if err != nil || reply.X != "v" || reply.WithSpace != "7" {
+		t.Fatalf("oddkeys.echo: %+v %v", reply, err)
+	}
+	// Keys a struct can carry keep their spelling, `-` included.
+	out, err := json.Marshal(Dash{X: "d", WithSpace: "s"})
+	if err != nil || string(out) != `{"-":"d","with space":"s"}` {
+		t.Fatalf("Dash: %s %v", out, err)
+	}
+}
+"#;
+
+const ODDKEYS_PY_TEST: &str = r#"
+import asyncio
+
+import api
+
+dash = api.Dash.model_validate({"-": "d", "with space": "s"})
+assert api._dump(dash) == {"-": "d", "with space": "s"}, api._dump(dash)
+
+
+class Reply:
+    def __init__(self, data):
+        self.data = data
+
+
+class Fake:
+    async def rpc(self, method, data):
+        assert method == "oddkeys.echo", method
+        return Reply({"-": data["a`b\"c"], "with space": str(data["plain"])})
+
+
+async def main():
+    reply = await api.ApiClient(Fake()).oddkeys_echo({"a`b\"c": "v", "plain": 7})
+    assert isinstance(reply, api.Dash) and reply.field_ == "v" and reply.with_space == "7", reply
+
+
+asyncio.run(main())
+print("python client ok")
+"#;
+
+/// Property keys that would break out of a Go struct tag (`oddkeys` has ``a`b"c``): codegen
+/// still succeeds, warns naming plugin, method and key, and the Go and Python clients build
+/// and carry every key exactly.
+#[test]
+fn awkward_property_keys_cannot_break_the_generated_clients() {
+    let dir = PluginDir::new();
+    dir.add("oddkeys", &fixture_plugin("oddkeys"));
+    let out = tempfile::tempdir().unwrap();
+    let (out_dir, plugins) = (out.path().to_str().unwrap(), dir.path().to_str().unwrap());
+    let (code, stdout, stderr) =
+        plughost(&["codegen", "--lang", "go", "--out", out_dir, "--plugins", plugins]).unwrap();
+    assert_eq!(code, 0, "codegen --lang go failed:\n{stdout}\n{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("oddkeys.echo") && l.contains("plugin \"oddkeys\"") && l.contains(r#""a`b\"c""#)),
+        "no warning naming the plugin, the method and the key:\n{stderr}"
+    );
+    let api_go = std::fs::read_to_string(out.path().join("api.go")).unwrap();
+    for line in api_go.lines().filter(|l| l.contains("`json:")) {
+        assert_eq!(line.matches('`').count(), 2, "a backtick inside a struct tag: {line}");
+        assert!(!line.contains('\\'), "an escape inside a struct tag: {line}");
+    }
+    std::fs::write(out.path().join("client_test.go"), ODDKEYS_GO_TEST).unwrap();
+    run(go().arg("mod").arg("tidy").current_dir(out.path()), "go mod tidy");
+    run(go().args(["vet", "./..."]).current_dir(out.path()), "go vet");
+    run(go().args(["test", "-count=1", "./..."]).current_dir(out.path()), "go test");
+
+    let out = generate(dir.path(), "python");
+    std::fs::write(out.path().join("check_client.py"), ODDKEYS_PY_TEST).unwrap();
+    let stdout = run(
+        Command::new(python_venv()).args(["-W", "error", "check_client.py"]).current_dir(out.path()),
+        "python check_client.py",
+    );
+    assert!(stdout.contains("python client ok"), "{stdout}");
+}

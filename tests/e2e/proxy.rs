@@ -1,5 +1,7 @@
 //! The HTTP proxy endpoint, driven the way Centrifugo drives it.
 
+use std::time::Duration;
+
 use plughost_e2e::{client, example_plugin, fixture_plugin, Host, PluginDir};
 use serde_json::{json, Value};
 
@@ -47,7 +49,8 @@ async fn malformed_requests_get_the_seed_codes() {
         assert!(reply["error"]["message"].as_str().is_some_and(|m| !m.is_empty()), "{reply}");
     }
     let (_, reply) = host.rpc_raw(r#"{"method":"nope.missing"}"#).await.unwrap();
-    assert_eq!(reply["error"]["message"], "Method 'nope.missing' not found");
+    let message = reply["error"]["message"].as_str().unwrap();
+    assert!(message.starts_with("Method 'nope.missing' not found (request "), "{reply}");
 }
 
 #[tokio::test]
@@ -75,11 +78,17 @@ async fn http_level_errors() {
     assert_eq!(put.status().as_u16(), 405);
     let huge = format!(r#"{{"method":"echo","data":{{"session_id":"s","data":"{}"}}}}"#, "x".repeat(64 * 1024));
     // On a connection of its own: the server closes it after the 413 without reading the rest.
-    let response = reqwest::Client::new().post(host.url("/centrifugo/rpc")).body(huge).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(host.url("/centrifugo/rpc"))
+        .header("Content-Type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 413);
     // The trailing-slash form django-cfg clients use works too, and the host is still fine.
-    let ok = client()
-        .post(host.url("/centrifugo/rpc/"))
+    let ok = host
+        .post("/centrifugo/rpc/")
         .body(r#"{"method":"echo","data":{"session_id":"s","data":"d"}}"#)
         .send()
         .await
@@ -200,13 +209,84 @@ async fn a_restart_loads_from_the_cache_without_recompiling() {
     assert_eq!(reply["result"]["data"]["echoed"], true);
 }
 
-#[tokio::test]
+// Multi-threaded: `terminate` blocks its thread while the host drains the call in flight.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_calls_and_exits_zero() {
-    let (_dir, mut host) = examples().await;
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo"))
+        .add("spin", &fixture_plugin("spin"))
+        .manifest("spin", "grants = [\"clock\"]\n");
+    let mut host = Host::start(dir.path(), &[]).await.unwrap();
     let reply = host.rpc("echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
     assert_eq!(reply["result"]["data"]["echoed"], true);
+
+    // A call that keeps the CPU busy for a second, on its own task (the host is borrowed
+    // mutably by `terminate` below).
+    let url = host.url("/centrifugo/rpc");
+    let body = json!({"client": "c-1", "user": "u", "method": "spin.busy", "data": {"ms": 1000}}).to_string();
+    let in_flight = tokio::spawn(async move {
+        let response = client().post(url).header("Content-Type", "application/json").body(body).send().await?;
+        let status = response.status().as_u16();
+        Ok::<_, reqwest::Error>((status, response.json::<Value>().await?))
+    });
+    let running = async || {
+        let plugins = host.plugins().await.unwrap();
+        let spin = plugins["plugins"].as_array().unwrap().iter().find(|p| p["name"] == "spin").cloned().unwrap();
+        spin["instances_in_use"].as_u64().unwrap() > 0
+    };
+    while !running().await {
+        if in_flight.is_finished() {
+            panic!("spin.busy ended before SIGTERM: {:?}", in_flight.await);
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+
+    let sigterm_at = now_ms();
     let status = host.terminate().unwrap();
-    assert!(status.success(), "exit status {status}");
+    let (http, reply) = in_flight
+        .await
+        .unwrap()
+        .unwrap_or_else(|e| panic!("the in-flight call got no reply: {e}\n{}", host.log_text()));
+    assert_eq!(http, 200, "{reply}");
+    let ran = &reply["result"]["data"];
+    let (Some(started), Some(finished)) = (ran["started_ms"].as_u64(), ran["finished_ms"].as_u64()) else {
+        panic!("the in-flight call failed: {reply}")
+    };
+    assert!(
+        started <= sigterm_at && sigterm_at < finished,
+        "not in flight at SIGTERM ({sigterm_at}): ran {started}..{finished}"
+    );
+    assert!(status.success(), "exit status {status}\n{}", host.log_text());
+}
+
+/// Milliseconds since the Unix epoch, as `spin.busy` reports its times.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+#[tokio::test]
+async fn params_above_the_plugins_max_params_get_413() {
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo")).manifest("echo", "[limits]\nmax_params = \"100 B\"\n");
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    // Echo params of exactly `size` bytes of JSON, as they travel in the envelope's `data`.
+    let params = |size: usize| {
+        let around = json!({"session_id": "s", "data": ""}).to_string().len();
+        let params = json!({"session_id": "s", "data": "x".repeat(size - around)});
+        assert_eq!(params.to_string().len(), size);
+        params
+    };
+    // Below the limit and at it: the call runs. (`rpc` fails on any HTTP status but 200.)
+    for size in [99, 100] {
+        let reply = host.rpc("echo", params(size), "u").await.unwrap();
+        assert_eq!(reply["result"]["data"]["echoed"], true, "{size} bytes: {reply}");
+    }
+    // One byte above: HTTP 200 with the RPC error 413, not temporary; the plugin never ran.
+    let reply = host.rpc("echo", params(101), "u").await.unwrap();
+    assert_eq!(reply["error"]["code"], 413, "{reply}");
+    assert_eq!(reply["error"]["temporary"], false, "{reply}");
+    assert!(reply.get("result").is_none(), "{reply}");
+    assert!(reply["error"]["message"].as_str().unwrap().contains("100"), "{reply}");
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

@@ -11,12 +11,18 @@ use serde_json::{json, Value};
 const SPIN_LIMITS: &str = "[limits]\ndeadline = \"300ms\"\nmemory = \"32 MiB\"\nmax_reply = \"64 KiB\"\n";
 
 /// Echo callers running beside the hostile calls; they count failures and keep latencies.
+/// Each caller sends a call every [`ECHO_PACE`] whether or not the ones before it have been
+/// answered (an open loop), so a host that stalls shows in the latency of every call sent
+/// meanwhile, not in the one call a waiting caller would have made.
 struct EchoStream {
     stop: Arc<AtomicBool>,
     failures: Arc<AtomicU64>,
     latencies: Arc<Mutex<Vec<Duration>>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
+
+/// How often each echo caller sends a call.
+const ECHO_PACE: Duration = Duration::from_millis(2);
 
 impl EchoStream {
     fn start(host: &Arc<Host>, callers: usize) -> Self {
@@ -27,13 +33,24 @@ impl EchoStream {
             .map(|i| {
                 let (host, stop, failures, latencies) = (host.clone(), stop.clone(), failures.clone(), latencies.clone());
                 tokio::spawn(async move {
+                    let mut pace = tokio::time::interval(ECHO_PACE);
+                    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let mut calls = tokio::task::JoinSet::new();
                     while !stop.load(Ordering::Relaxed) {
-                        let started = Instant::now();
-                        let reply = host.rpc("echo", json!({"session_id": format!("s{i}"), "data": "d"}), "echoer").await;
-                        latencies.lock().unwrap().push(started.elapsed());
-                        if !reply.is_ok_and(|r| r["result"]["data"]["echoed"] == true) {
-                            failures.fetch_add(1, Ordering::Relaxed);
-                        }
+                        pace.tick().await;
+                        let (host, failures, latencies) = (host.clone(), failures.clone(), latencies.clone());
+                        calls.spawn(async move {
+                            let started = Instant::now();
+                            let params = json!({"session_id": format!("s{i}"), "data": "d"});
+                            let reply = host.rpc("echo", params, "echoer").await;
+                            latencies.lock().unwrap().push(started.elapsed());
+                            if !reply.is_ok_and(|r| r["result"]["data"]["echoed"] == true) {
+                                failures.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                    }
+                    while let Some(call) = calls.join_next().await {
+                        call.unwrap();
                     }
                 })
             })
@@ -94,11 +111,20 @@ async fn hostile_plugins_get_their_errors_and_echo_keeps_serving() {
     assert_eq!(idle_failures, 0);
 
     let echo = EchoStream::start(&host, 2);
-    // Four loops in flight at once, beside everything else.
+    // Four loops in flight at once, beside everything else, for as long as the hostile calls
+    // below last: each loop is sent again as soon as its deadline stops it, so every echo
+    // call measured here runs beside four loops.
+    let hostile_done = Arc::new(AtomicBool::new(false));
     let loops: Vec<_> = (0..4)
         .map(|_| {
-            let host = host.clone();
-            tokio::spawn(async move { host.rpc("spin.forever", json!({}), "attacker").await.unwrap() })
+            let (host, hostile_done) = (host.clone(), hostile_done.clone());
+            tokio::spawn(async move {
+                let mut replies = Vec::new();
+                while replies.is_empty() || !hostile_done.load(Ordering::Relaxed) {
+                    replies.push(host.rpc("spin.forever", json!({}), "attacker").await.unwrap());
+                }
+                replies
+            })
         })
         .collect();
     let cases: Vec<(&str, Value, u64)> = vec![
@@ -116,10 +142,12 @@ async fn hostile_plugins_get_their_errors_and_echo_keeps_serving() {
         let message = reply["error"]["message"].as_str().unwrap();
         assert!(!message.contains("wasm") && !message.contains("backtrace"), "{method} leaks: {message}");
     }
+    hostile_done.store(true, Ordering::Relaxed);
     for handle in loops {
-        let reply = handle.await.unwrap();
-        assert_eq!(reply["error"]["code"], 408, "{reply}");
-        assert_eq!(reply["error"]["temporary"], true);
+        for reply in handle.await.unwrap() {
+            assert_eq!(reply["error"]["code"], 408, "{reply}");
+            assert_eq!(reply["error"]["temporary"], true);
+        }
     }
     let small = host.rpc("spin.bigreply", json!({"bytes": 1000}), "u").await.unwrap();
     assert_eq!(small["result"]["data"].as_str().unwrap().len(), 998);
@@ -129,6 +157,12 @@ async fn hostile_plugins_get_their_errors_and_echo_keeps_serving() {
     );
     assert_eq!(failures, 0, "echo failed {failures} of {calls} times beside hostile plugins");
     assert!(calls > 10);
+    // Echo keeps its pace: its median beside the loops stays within 5x its idle median, both
+    // measured above by the same callers (a ratio, so a slow or busy machine slows both).
+    assert!(
+        p50 <= idle_p50 * 5,
+        "echo's median latency went from {idle_p50:?} idle to {p50:?} beside hostile plugins (more than 5x)"
+    );
     // Every failure above was logged under its request id.
     let log = host.log_text();
     assert!(log.contains("memory limit") && log.contains("deadline"), "{log}");
@@ -136,36 +170,58 @@ async fn hostile_plugins_get_their_errors_and_echo_keeps_serving() {
 
 #[tokio::test]
 async fn concurrency_limit_queues_then_refuses_as_busy() {
+    // One instance and one place in the queue; the deadline leaves a queued call time to wait
+    // out the slow call ahead of it and still run.
     let dir = PluginDir::new();
     dir.add("spin", &fixture_plugin("spin"))
-        .manifest("spin", "[limits]\ndeadline = \"400ms\"\nmax_instances = 1\nqueue = 1\n");
+        .manifest("spin", "grants = [\"clock\"]\n[limits]\ndeadline = \"1500ms\"\nmax_instances = 1\nqueue = 1\n");
     let host = Arc::new(Host::start(dir.path(), &[]).await.unwrap());
+    // A slow call that completes holds the only instance for 600 ms.
     let first = {
         let host = host.clone();
-        tokio::spawn(async move { host.rpc("spin.forever", json!({}), "a").await.unwrap() })
+        tokio::spawn(async move { host.rpc("spin.busy", json!({"ms": 600}), "a").await.unwrap() })
     };
     let gauge = async |field: &str| host.plugins().await.unwrap()["plugins"][0][field].as_u64().unwrap();
-    while gauge("instances_in_use").await < 1 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    // Waits in the queue (one place) until the loop's deadline frees the instance.
+    let wait_for = async |field: &str| {
+        let since = Instant::now();
+        while gauge(field).await < 1 {
+            assert!(since.elapsed() < Duration::from_secs(10), "{field} never reached 1");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    };
+    wait_for("instances_in_use").await;
+    // Waits in the queue (one place) until the slow call frees the instance, then runs.
     let queued = {
         let host = host.clone();
-        tokio::spawn(async move { host.rpc("spin.bigreply", json!({"bytes": 10}), "b").await.unwrap() })
+        tokio::spawn(async move { host.rpc("spin.busy", json!({"ms": 10}), "b").await.unwrap() })
     };
-    while gauge("calls_waiting").await < 1 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    wait_for("calls_waiting").await;
     // The queue is full: refused at once as busy (temporary).
     let refused = host.rpc("spin.bigreply", json!({"bytes": 10}), "c").await.unwrap();
+    let refused_at = now_ms();
     assert_eq!(refused["error"]["code"], 429, "{refused}");
     assert_eq!(refused["error"]["temporary"], true);
-    assert_eq!(first.await.unwrap()["error"]["code"], 408);
+    let first = first.await.unwrap();
+    let first_finished = first["result"]["data"]["finished_ms"].as_u64().unwrap_or_else(|| panic!("{first}"));
+    // At once: while the slow call still held the instance.
+    assert!(refused_at < first_finished, "refused at {refused_at}, after the slow call finished at {first_finished}");
+    // The queued call ran, and only once the slow call ahead of it had finished.
     let queued = queued.await.unwrap();
-    assert!(queued["error"]["code"] == 429 || queued["result"]["data"].is_string(), "{queued}");
-    // Once the loop is gone the plugin serves again.
+    let queued_started = queued["result"]["data"]["started_ms"].as_u64().unwrap_or_else(|| panic!("{queued}"));
+    assert!(
+        queued_started >= first_finished,
+        "the queued call started at {queued_started}, before the call holding the instance finished at {first_finished}"
+    );
+    // A loop holding the only instance is stopped at the deadline; once it is gone the
+    // plugin serves again.
+    assert_eq!(host.rpc("spin.forever", json!({}), "a").await.unwrap()["error"]["code"], 408);
     let ok = host.rpc("spin.bigreply", json!({"bytes": 10}), "d").await.unwrap();
     assert_eq!(ok["result"]["data"], "xxxxxxxx");
+}
+
+/// Milliseconds since the Unix epoch, as `spin.busy` reports its times.
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[tokio::test]
@@ -187,15 +243,16 @@ async fn the_proxy_secret_is_required_when_set() {
     dir.add("echo", &example_plugin("echo"));
     let host = Host::start(dir.path(), &[("PLUGHOST_PROXY_SECRET", "s3cret-value")]).await.unwrap();
     let body = r#"{"user":"42","method":"echo","data":{"session_id":"s","data":"d"}}"#;
-    let missing = client().post(host.url("/centrifugo/rpc")).body(body).send().await.unwrap();
+    let post = |path: &str| client().post(host.url(path)).header("Content-Type", "application/json");
+    let missing = post("/centrifugo/rpc").body(body).send().await.unwrap();
     assert_eq!(missing.status().as_u16(), 401);
-    let wrong = client().post(host.url("/centrifugo/rpc")).header("X-Plughost-Secret", "s3cret-valuX").body(body).send().await.unwrap();
+    let wrong = post("/centrifugo/rpc").header("X-Plughost-Secret", "s3cret-valuX").body(body).send().await.unwrap();
     assert_eq!(wrong.status().as_u16(), 401);
-    let right = client().post(host.url("/centrifugo/rpc")).header("X-Plughost-Secret", "s3cret-value").body(body).send().await.unwrap();
+    let right = post("/centrifugo/rpc").header("X-Plughost-Secret", "s3cret-value").body(body).send().await.unwrap();
     assert_eq!(right.status().as_u16(), 200);
     let reply: Value = right.json().await.unwrap();
     assert_eq!(reply["result"]["data"]["echoed"], true);
-    let subscribe = client().post(host.url("/centrifugo/subscribe")).body(r#"{"channel":"user#1"}"#).send().await.unwrap();
+    let subscribe = post("/centrifugo/subscribe").body(r#"{"channel":"user#1"}"#).send().await.unwrap();
     assert_eq!(subscribe.status().as_u16(), 401);
     assert!(host.log_text().contains("without a valid secret"));
 }
@@ -265,7 +322,13 @@ async fn malformed_request_corpus_gets_right_codes_and_the_host_stays_up() {
     // The server answers 413 and closes that connection without reading the rest, so the
     // huge body goes on a connection of its own rather than the shared keep-alive pool.
     let huge = vec![b'x'; 8 * 1024 * 1024];
-    let response = reqwest::Client::new().post(host.url("/centrifugo/rpc")).body(huge).send().await.unwrap();
+    let response = reqwest::Client::new()
+        .post(host.url("/centrifugo/rpc"))
+        .header("Content-Type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status().as_u16(), 413);
     let ok = host.rpc("echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
     assert_eq!(ok["result"]["data"]["echoed"], true);

@@ -26,9 +26,14 @@ async fn sigterm_with_an_open_terminal_session_leaves_no_session_at_the_agent() 
     // Nothing listens at the Centrifugo API: output publishing fails and is dropped.
     let api_url = format!("http://127.0.0.1:{}/api", free_port());
     let endpoint = agent.endpoint();
+    // A host with a terminal agent refuses to start without a proxy secret.
     let mut host = Host::start(
         dir.path(),
-        &[("PLUGHOST_TERMINAL_ENDPOINT", endpoint.as_str()), ("PLUGHOST_CENTRIFUGO_API_URL", api_url.as_str())],
+        &[
+            ("PLUGHOST_TERMINAL_ENDPOINT", endpoint.as_str()),
+            ("PLUGHOST_CENTRIFUGO_API_URL", api_url.as_str()),
+            ("PLUGHOST_PROXY_SECRET", "shutdown-test-secret"),
+        ],
     )
     .await
     .expect("host starts");

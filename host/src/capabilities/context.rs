@@ -4,11 +4,12 @@
 use std::sync::Arc;
 
 use crate::centrifugo_api::CentrifugoApi;
-use crate::config::Config;
+use crate::config::{Config, Limits};
 use crate::contract::bindings::plughost::rpc::types;
 use crate::manifest::Manifest;
 use crate::shutdown::Shutdown;
 
+use super::log_budget::LogBudget;
 use super::terminal::sessions::Terminals;
 
 /// The store data of a call, as the capabilities see it: whatever the runtime keeps per
@@ -40,18 +41,39 @@ impl Services {
     }
 }
 
+/// What the capabilities keep for one loaded plugin version across its calls: its log
+/// budget and its publish size cap.
+pub struct PluginState {
+    pub(super) log: LogBudget,
+    pub(super) max_publish: usize,
+}
+
+impl PluginState {
+    /// The state of a version running with `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        Self { log: LogBudget::default(), max_publish: limits.max_publish.as_u64() as usize }
+    }
+}
+
 /// What a host function knows about the call it serves.
 pub struct HostContext {
     pub(super) plugin: Arc<str>,
     pub(super) request_id: Arc<str>,
     pub(super) manifest: Arc<Manifest>,
+    pub(super) state: Arc<PluginState>,
     pub(super) services: Arc<Services>,
 }
 
 impl HostContext {
     /// Context for one call of `plugin`.
-    pub fn new(plugin: Arc<str>, request_id: Arc<str>, manifest: Arc<Manifest>, services: Arc<Services>) -> Self {
-        Self { plugin, request_id, manifest, services }
+    pub fn new(
+        plugin: Arc<str>,
+        request_id: Arc<str>,
+        manifest: Arc<Manifest>,
+        state: Arc<PluginState>,
+        services: Arc<Services>,
+    ) -> Self {
+        Self { plugin, request_id, manifest, state, services }
     }
 }
 

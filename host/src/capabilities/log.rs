@@ -1,8 +1,10 @@
-//! `plughost:rpc/log`: plugin log lines, tagged with the plugin and the request id.
+//! `plughost:rpc/log`: plugin log lines, tagged with the plugin and the request id, and
+//! rate-limited per plugin version (`log_budget`) so a plugin cannot flood the host's log.
 
 use wasmtime::component::{HasSelf, Linker};
 
 use super::context::{HostContext, HostState};
+use super::log_budget::PER_SECOND;
 use crate::manifest::Grant;
 use crate::contract::bindings::plughost::rpc::log::{self, Host, Level};
 
@@ -17,7 +19,6 @@ pub(super) fn add_to_linker<T: HostState>(linker: &mut Linker<T>) -> wasmtime::R
 
 /// Longest message kept; a plugin cannot flood the log with one call.
 const MAX_MESSAGE: usize = 4096;
-
 impl Host for HostContext {
     async fn log(&mut self, level: Level, message: String) {
         let message = match message.char_indices().nth(MAX_MESSAGE) {
@@ -25,6 +26,13 @@ impl Host for HostContext {
             None => message.as_str(),
         };
         let (plugin, request_id) = (&*self.plugin, &*self.request_id);
+        let (allowed, dropped) = self.state.log.take();
+        if dropped > 0 {
+            tracing::warn!(target: "plugin", plugin, dropped, "plugin log lines dropped: over {PER_SECOND} lines/s");
+        }
+        if !allowed {
+            return;
+        }
         match level {
             Level::Trace => tracing::trace!(target: "plugin", plugin, request_id, "{message}"),
             Level::Debug => tracing::debug!(target: "plugin", plugin, request_id, "{message}"),

@@ -10,6 +10,7 @@
 mod config;
 mod context;
 mod log;
+mod log_budget;
 mod publish;
 mod terminal;
 
@@ -17,7 +18,7 @@ use wasmtime::component::Linker;
 
 use crate::contract::bindings::plughost::rpc::types;
 use crate::manifest::Grant;
-pub use context::{HostContext, HostState, Services};
+pub use context::{HostContext, HostState, PluginState, Services};
 
 
 /// One capability: the WIT interface (`plughost:rpc/<interface>`) it implements, the grant

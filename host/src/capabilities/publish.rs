@@ -1,5 +1,6 @@
 //! `plughost:rpc/publish`, granted as `publish` and limited to the manifest's `channels`:
-//! publish, broadcast, history and presence through the host's [`CentrifugoApi`].
+//! publish, broadcast (as a whole, or with each channel's outcome), history and presence
+//! through the host's [`CentrifugoApi`].
 
 use serde_json::value::RawValue;
 use wasmtime::component::{HasSelf, Linker};
@@ -27,7 +28,9 @@ impl HostContext {
             return Err(PublishError::Denied("publish is not granted to this plugin".into()));
         }
         if let Some(channel) = channels.iter().find(|c| !self.manifest.allows_channel(c)) {
-            return Err(PublishError::Denied(format!("channel '{channel}' is not granted to this plugin")));
+            // The channel name may come from the client: it goes to the log, not the reply.
+            tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, %channel, patterns = ?self.manifest.channels, "publish to a channel outside the plugin's patterns denied");
+            return Err(PublishError::Denied("the channel is not granted to this plugin".into()));
         }
         self.services
             .centrifugo
@@ -60,35 +63,67 @@ impl HostContext {
     }
 }
 
-fn json_payload(data: &str) -> Result<Payload<'_>, PublishError> {
+/// The plugin's JSON text as a payload: checked once, sent as it is (never re-parsed into a
+/// value), and no larger than the plugin's `max_publish`.
+fn json_payload(data: &str, max: usize) -> Result<Payload<'_>, PublishError> {
+    within(data.len(), max)?;
     serde_json::from_str::<&RawValue>(data)
         .map(Payload::Json)
         .map_err(|_| PublishError::BadRequest("data is not valid JSON".into()))
 }
 
+fn binary_payload(data: &[u8], max: usize) -> Result<Payload<'_>, PublishError> {
+    within(data.len(), max).map(|()| Payload::Binary(data))
+}
+
+fn within(size: usize, max: usize) -> Result<(), PublishError> {
+    if size > max {
+        return Err(PublishError::BadRequest(format!("data is larger than this plugin's max_publish of {max} bytes")));
+    }
+    Ok(())
+}
+
 impl Host for HostContext {
     async fn publish(&mut self, channel: String, data: String) -> Result<Option<StreamPosition>, PublishError> {
         let id = self.request_id.clone();
-        self.send("publish", &[&channel], json_payload(&data), async |api, p| api.publish(&id, &channel, p).await).await
+        self.send("publish", &[&channel], json_payload(&data, self.state.max_publish), async |api, p| api.publish(&id, &channel, p).await).await
     }
 
     async fn publish_binary(&mut self, channel: String, data: Vec<u8>) -> Result<Option<StreamPosition>, PublishError> {
         let id = self.request_id.clone();
-        self.send("publish", &[&channel], Ok(Payload::Binary(&data)), async |api, p| api.publish(&id, &channel, p).await)
+        self.send("publish", &[&channel], binary_payload(&data, self.state.max_publish), async |api, p| api.publish(&id, &channel, p).await)
             .await
     }
 
     async fn broadcast(&mut self, channels: Vec<String>, data: String) -> Result<(), PublishError> {
         let id = self.request_id.clone();
         let names: Vec<&str> = channels.iter().map(String::as_str).collect();
-        self.send("broadcast", &names, json_payload(&data), async |api, p| api.broadcast(&id, &channels, p).await).await
+        self.send("broadcast", &names, json_payload(&data, self.state.max_publish), async |api, p| api.broadcast(&id, &channels, p).await).await
     }
 
     async fn broadcast_binary(&mut self, channels: Vec<String>, data: Vec<u8>) -> Result<(), PublishError> {
         let id = self.request_id.clone();
         let names: Vec<&str> = channels.iter().map(String::as_str).collect();
-        self.send("broadcast", &names, Ok(Payload::Binary(&data)), async |api, p| api.broadcast(&id, &channels, p).await)
+        self.send("broadcast", &names, binary_payload(&data, self.state.max_publish), async |api, p| api.broadcast(&id, &channels, p).await)
             .await
+    }
+
+    async fn broadcast_each(&mut self, channels: Vec<String>, data: String) -> Result<Vec<Option<PublishError>>, PublishError> {
+        let id = self.request_id.clone();
+        let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+        self.send("broadcast-each", &names, json_payload(&data, self.state.max_publish), async |api, p| {
+            api.broadcast_each(&id, &channels, p).await
+        })
+        .await
+    }
+
+    async fn broadcast_binary_each(&mut self, channels: Vec<String>, data: Vec<u8>) -> Result<Vec<Option<PublishError>>, PublishError> {
+        let id = self.request_id.clone();
+        let names: Vec<&str> = channels.iter().map(String::as_str).collect();
+        self.send("broadcast-each", &names, binary_payload(&data, self.state.max_publish), async |api, p| {
+            api.broadcast_each(&id, &channels, p).await
+        })
+        .await
     }
 
     async fn history(&mut self, channel: String, limit: u32) -> Result<Vec<Publication>, PublishError> {

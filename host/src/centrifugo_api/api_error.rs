@@ -8,6 +8,9 @@ pub(super) fn api_error(code: u32, message: String) -> PublishError {
         102 => PublishError::UnknownChannel,
         107 => PublishError::BadRequest(message),
         101 => PublishError::Unauthorized,
-        _ => PublishError::Unavailable(format!("Centrifugo error {code}: {message}")),
+        _ => {
+            tracing::warn!(code, %message, "Centrifugo API error");
+            PublishError::Unavailable(format!("Centrifugo error {code}"))
+        }
     }
 }

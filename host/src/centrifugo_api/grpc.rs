@@ -70,12 +70,18 @@ impl GrpcApi {
         Ok(reply.result.filter(|r| !r.epoch.is_empty()).map(|r| StreamPosition { offset: r.offset, epoch: r.epoch }))
     }
 
-    pub(super) async fn broadcast(&self, request_id: &str, channels: &[String], data: Vec<u8>) -> Result<(), PublishError> {
+    /// Each channel's outcome, in the order of the result's `responses` (the command's own
+    /// error fails the whole call), mapped like the HTTP backend's.
+    pub(super) async fn broadcast(
+        &self,
+        request_id: &str,
+        channels: &[String],
+        data: Vec<u8>,
+    ) -> Result<Vec<Option<PublishError>>, PublishError> {
         let message = pb::BroadcastRequest { channels: channels.to_vec(), data, ..Default::default() };
         let reply = self.call(request_id, message, |mut c, r| async move { c.broadcast(r).await }).await?;
-        // Like the HTTP backend, only the command's own error counts; per-channel replies
-        // are not inspected.
-        checked(reply.error)
+        checked(reply.error)?;
+        Ok(channel_errors(reply.result))
     }
 
     pub(super) async fn subscriber_count(&self, request_id: &str, channel: &str) -> Result<u64, PublishError> {
@@ -111,6 +117,12 @@ fn checked(error: Option<pb::Error>) -> Result<(), PublishError> {
     }
 }
 
+/// Each channel's error (none when delivered) from a broadcast's result.
+fn channel_errors(result: Option<pb::BroadcastResult>) -> Vec<Option<PublishError>> {
+    let responses = result.map(|r| r.responses).unwrap_or_default();
+    responses.into_iter().map(|r| checked(r.error).err()).collect()
+}
+
 /// A publication's payload as the WIT `publication.data` wants it: JSON text, or base64
 /// for a binary payload (what the HTTP API's `b64data` would carry).
 fn publication_text(data: Vec<u8>) -> String {
@@ -128,7 +140,9 @@ fn status_error(status: &Status) -> PublishError {
         Code::Unauthenticated | Code::PermissionDenied => PublishError::Unauthorized,
         Code::DeadlineExceeded => PublishError::Timeout,
         Code::Unavailable | Code::Unknown | Code::Cancelled => {
-            PublishError::Unavailable(format!("Centrifugo API unreachable: {}", without_address(status)))
+            // The cause carries OS error text: it goes to the log, not to the plugin.
+            tracing::warn!(cause = %without_address(status), "Centrifugo gRPC API unreachable");
+            PublishError::Unavailable("Centrifugo API unreachable".into())
         }
         code => PublishError::Unavailable(format!("Centrifugo answered gRPC status {code:?}")),
     }
@@ -159,6 +173,21 @@ mod tests {
         assert!(matches!(status_error(&Status::unauthenticated("no")), PublishError::Unauthorized));
         assert!(matches!(status_error(&Status::deadline_exceeded("late")), PublishError::Timeout));
         assert!(matches!(status_error(&Status::unavailable("down")), PublishError::Unavailable(_)));
+    }
+
+    #[test]
+    fn broadcast_reports_each_channel() {
+        let response = |error: Option<pb::Error>| pb::PublishResponse { error, ..Default::default() };
+        let result = pb::BroadcastResult {
+            responses: vec![
+                response(None),
+                response(Some(pb::Error { code: 102, message: "unknown channel".into() })),
+                response(Some(pb::Error { code: 0, message: String::new() })),
+            ],
+        };
+        let each = channel_errors(Some(result));
+        assert!(matches!(each.as_slice(), [None, Some(PublishError::UnknownChannel), None]), "{each:?}");
+        assert!(channel_errors(None).is_empty());
     }
 
     #[test]

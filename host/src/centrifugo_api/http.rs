@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::api_error::api_error;
@@ -38,6 +38,19 @@ struct PublishResult {
     epoch: Option<String>,
 }
 
+/// A broadcast's `result`: one reply per channel, in request order.
+#[derive(Deserialize, Default)]
+struct BroadcastResult {
+    #[serde(default)]
+    responses: Vec<ChannelReply>,
+}
+
+/// One channel's reply in a broadcast: its `error`, if it failed (`result` is not needed).
+#[derive(Deserialize)]
+struct ChannelReply {
+    error: Option<ApiError>,
+}
+
 #[derive(Deserialize, Default)]
 struct HistoryResult {
     #[serde(default)]
@@ -66,13 +79,27 @@ struct PresenceClient {
     user: String,
 }
 
-/// The payload as the field of an API request body: `data` or `b64data`.
-fn payload_field(payload: Payload<'_>) -> serde_json::Value {
-    match payload {
-        Payload::Json(raw) => serde_json::json!({ "data": raw }),
-        Payload::Binary(bytes) => {
-            serde_json::json!({ "b64data": base64::engine::general_purpose::STANDARD.encode(bytes) })
-        }
+/// The body of `publish` (one channel) or `broadcast` (several): the plugin's JSON goes in
+/// as it is, never parsed into a value.
+#[derive(Serialize)]
+struct PublishBody<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channel: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    channels: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    data: Option<&'a RawValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    b64data: Option<String>,
+}
+
+impl<'a> PublishBody<'a> {
+    fn new(channel: Option<&'a str>, channels: Option<&'a [String]>, payload: Payload<'a>) -> Self {
+        let (data, b64data) = match payload {
+            Payload::Json(raw) => (Some(raw), None),
+            Payload::Binary(bytes) => (None, Some(base64::engine::general_purpose::STANDARD.encode(bytes))),
+        };
+        Self { channel, channels, data, b64data }
     }
 }
 
@@ -92,17 +119,17 @@ impl HttpApi {
         &self,
         request_id: &str,
         command: &str,
-        body: serde_json::Value,
+        body: &impl Serialize,
     ) -> Result<T, PublishError> {
         let response = self
             .client
             .post(format!("{}/{command}", self.api_url))
             .header("X-API-Key", &self.api_key)
             .header("X-Request-Id", request_id)
-            .json(&body)
+            .json(body)
             .send()
             .await
-            .map_err(transport_error)?;
+            .map_err(|e| transport_error(request_id, e))?;
         match response.status() {
             reqwest::StatusCode::UNAUTHORIZED => return Err(PublishError::Unauthorized),
             status if !status.is_success() => {
@@ -110,7 +137,7 @@ impl HttpApi {
             }
             _ => {}
         }
-        let reply: ApiReply<T> = response.json().await.map_err(transport_error)?;
+        let reply: ApiReply<T> = response.json().await.map_err(|e| transport_error(request_id, e))?;
         if let Some(error) = reply.error {
             return Err(api_error(error.code, error.message));
         }
@@ -123,9 +150,8 @@ impl HttpApi {
         channel: &str,
         payload: Payload<'_>,
     ) -> Result<Option<StreamPosition>, PublishError> {
-        let mut body = payload_field(payload);
-        body["channel"] = channel.into();
-        let result: PublishResult = self.command(request_id, "publish", body).await?;
+        let body = PublishBody::new(Some(channel), None, payload);
+        let result: PublishResult = self.command(request_id, "publish", &body).await?;
         Ok(match (result.offset, result.epoch) {
             (Some(offset), Some(epoch)) => Some(StreamPosition { offset, epoch }),
             _ => None,
@@ -138,20 +164,26 @@ impl HttpApi {
             #[serde(default)]
             num_clients: u64,
         }
-        let stats: Stats = self.command(request_id, "presence_stats", serde_json::json!({ "channel": channel })).await?;
+        let stats: Stats = self.command(request_id, "presence_stats", &serde_json::json!({ "channel": channel })).await?;
         Ok(stats.num_clients)
     }
 
-    pub(super) async fn broadcast(&self, request_id: &str, channels: &[String], payload: Payload<'_>) -> Result<(), PublishError> {
-        let mut body = payload_field(payload);
-        body["channels"] = channels.into();
-        let _: serde_json::Value = self.command(request_id, "broadcast", body).await?;
-        Ok(())
+    /// Each channel's outcome, in the order of Centrifugo's `result.responses` (the command's
+    /// own `error` fails the whole call).
+    pub(super) async fn broadcast(
+        &self,
+        request_id: &str,
+        channels: &[String],
+        payload: Payload<'_>,
+    ) -> Result<Vec<Option<PublishError>>, PublishError> {
+        let body = PublishBody::new(None, Some(channels), payload);
+        let result: BroadcastResult = self.command(request_id, "broadcast", &body).await?;
+        Ok(result.responses.into_iter().map(|r| r.error.map(|e| api_error(e.code, e.message))).collect())
     }
 
     pub(super) async fn history(&self, request_id: &str, channel: &str, limit: u32) -> Result<Vec<Publication>, PublishError> {
         let body = serde_json::json!({ "channel": channel, "limit": limit });
-        let result: HistoryResult = self.command(request_id, "history", body).await?;
+        let result: HistoryResult = self.command(request_id, "history", &body).await?;
         Ok(result
             .publications
             .into_iter()
@@ -163,17 +195,19 @@ impl HttpApi {
     }
 
     pub(super) async fn presence(&self, request_id: &str, channel: &str) -> Result<Vec<PresenceEntry>, PublishError> {
-        let result: PresenceResult = self.command(request_id, "presence", serde_json::json!({ "channel": channel })).await?;
+        let result: PresenceResult = self.command(request_id, "presence", &serde_json::json!({ "channel": channel })).await?;
         Ok(result.presence.into_values().map(|c| PresenceEntry { client: c.client, user: c.user }).collect())
     }
 }
 
-fn transport_error(e: reqwest::Error) -> PublishError {
+/// The typed error for a failed request: the cause goes to the log, never to the plugin
+/// (and so to a client), since it carries OS error text.
+fn transport_error(request_id: &str, e: reqwest::Error) -> PublishError {
     if e.is_timeout() {
-        PublishError::Timeout
-    } else {
-        PublishError::Unavailable(format!("Centrifugo API unreachable: {}", without_url(&e)))
+        return PublishError::Timeout;
     }
+    tracing::warn!(request_id, cause = %without_url(&e), "Centrifugo API unreachable");
+    PublishError::Unavailable("Centrifugo API unreachable".into())
 }
 
 /// The error's text without the URL, which is the operator's business, not the plugin's.
@@ -185,4 +219,20 @@ fn without_url(e: &reqwest::Error) -> String {
         source = s.source();
     }
     last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broadcast_replies_carry_each_channel_error() {
+        // As Centrifugo v6 answers a broadcast to `user#1`, `nosuchns#1` and `plain`.
+        let text = r#"{"result":{"responses":[{"result":{"offset":1,"epoch":"lsIMojZO"}},{"error":{"code":102,"message":"unknown channel"}},{"result":{}}]}}"#;
+        let reply: ApiReply<BroadcastResult> = serde_json::from_str(text).unwrap();
+        let errors: Vec<Option<u32>> = reply.result.unwrap().responses.iter().map(|r| r.error.as_ref().map(|e| e.code)).collect();
+        assert_eq!(errors, [None, Some(102), None]);
+        let reply: ApiReply<BroadcastResult> = serde_json::from_str(r#"{"error":{"code":107,"message":"bad request"}}"#).unwrap();
+        assert!(reply.result.is_none() && reply.error.is_some_and(|e| e.code == 107));
+    }
 }

@@ -64,13 +64,28 @@ impl CentrifugoApi {
         result
     }
 
-    /// Publishes `payload` to every channel of `channels` in one command.
+    /// Publishes `payload` to every channel of `channels` in one command; succeeds only when
+    /// every channel did (see `broadcast_outcome`). Which channels failed is logged.
     pub async fn broadcast(&self, request_id: &str, channels: &[String], payload: Payload<'_>) -> Result<(), PublishError> {
+        self.broadcast_each(request_id, channels, payload).await.and_then(|each| broadcast_outcome(&each))
+    }
+
+    /// Publishes `payload` to every channel of `channels` in one command; the outer error is
+    /// the command's, otherwise one outcome per channel in the order of `channels` (`None`:
+    /// delivered). Each failed channel is logged with the request id; the broadcast is metered
+    /// once, by its `broadcast_outcome`.
+    pub async fn broadcast_each(
+        &self,
+        request_id: &str,
+        channels: &[String],
+        payload: Payload<'_>,
+    ) -> Result<Vec<Option<PublishError>>, PublishError> {
         let result = match &self.backend {
             Backend::Http(api) => api.broadcast(request_id, channels, payload).await,
             Backend::Grpc(api) => api.broadcast(request_id, channels, payload.bytes()).await,
-        };
-        record_publish(&result);
+        }
+        .and_then(|each| one_per_channel(request_id, channels, each));
+        record_publish(&result.as_ref().map_err(Clone::clone).and_then(|each| broadcast_outcome(each)));
         result
     }
 
@@ -101,6 +116,46 @@ impl CentrifugoApi {
     }
 }
 
+/// Centrifugo's per-channel replies, checked to be one per channel (without them the host
+/// cannot tell what was delivered, so the broadcast fails), each failure logged with its
+/// channel: the plugin's error never names a channel, which may come from a client.
+fn one_per_channel(
+    request_id: &str,
+    channels: &[String],
+    each: Vec<Option<PublishError>>,
+) -> Result<Vec<Option<PublishError>>, PublishError> {
+    if each.len() != channels.len() {
+        tracing::warn!(request_id, replies = each.len(), channels = channels.len(), "Centrifugo's broadcast reply does not have one response per channel");
+        return Err(PublishError::Unavailable(format!(
+            "Centrifugo's broadcast reply has {} responses for {} channels",
+            each.len(),
+            channels.len()
+        )));
+    }
+    for (channel, error) in channels.iter().zip(&each) {
+        if let Some(error) = error {
+            tracing::warn!(request_id, %channel, ?error, "broadcast to a channel failed");
+        }
+    }
+    Ok(each)
+}
+
+/// What a broadcast as a whole reports: success only when every channel succeeded, else the
+/// first failed channel's error; an error with a text (`denied`, `bad-request`,
+/// `unavailable`) says how many of how many channels failed, never which.
+fn broadcast_outcome(each: &[Option<PublishError>]) -> Result<(), PublishError> {
+    let mut failed = each.iter().flatten();
+    let Some(first) = failed.next() else { return Ok(()) };
+    let count = 1 + failed.count();
+    let counted = |text: &str| format!("{text} ({count} of {} channels failed)", each.len());
+    Err(match first {
+        PublishError::Denied(text) => PublishError::Denied(counted(text)),
+        PublishError::BadRequest(text) => PublishError::BadRequest(counted(text)),
+        PublishError::Unavailable(text) => PublishError::Unavailable(counted(text)),
+        other => other.clone(),
+    })
+}
+
 /// Counts one publish or broadcast by outcome (`plughost_publishes`), including those
 /// refused before reaching Centrifugo.
 pub fn record_publish<T>(result: &Result<T, PublishError>) {
@@ -114,4 +169,37 @@ pub fn record_publish<T>(result: &Result<T, PublishError>) {
         Err(PublishError::BadRequest(_)) => "bad_request",
     };
     metrics().publish(outcome);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn channels(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("user#{i}")).collect()
+    }
+
+    #[test]
+    fn a_broadcast_succeeds_only_when_every_channel_did() {
+        assert!(broadcast_outcome(&[None, None]).is_ok());
+        assert!(broadcast_outcome(&[]).is_ok());
+        let each = [None, Some(PublishError::UnknownChannel), Some(PublishError::Timeout)];
+        assert!(matches!(broadcast_outcome(&each), Err(PublishError::UnknownChannel)));
+        let each = [Some(PublishError::BadRequest("bad request".into())), None, Some(PublishError::UnknownChannel)];
+        assert!(
+            matches!(broadcast_outcome(&each), Err(PublishError::BadRequest(m)) if m == "bad request (2 of 3 channels failed)")
+        );
+        let each = [None, Some(PublishError::Unavailable("Centrifugo error 108".into()))];
+        assert!(
+            matches!(broadcast_outcome(&each), Err(PublishError::Unavailable(m)) if m == "Centrifugo error 108 (1 of 2 channels failed)")
+        );
+    }
+
+    #[test]
+    fn a_reply_without_one_response_per_channel_fails() {
+        assert!(matches!(one_per_channel("r", &channels(2), vec![None]), Err(PublishError::Unavailable(_))));
+        assert!(matches!(one_per_channel("r", &channels(1), Vec::new()), Err(PublishError::Unavailable(_))));
+        let each = one_per_channel("r", &channels(2), vec![None, Some(PublishError::UnknownChannel)]).unwrap();
+        assert!(matches!(each.as_slice(), [None, Some(PublishError::UnknownChannel)]));
+    }
 }

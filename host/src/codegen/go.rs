@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::fmt::Write;
 
 use super::model::{Api, Field, GeneratedFile, Method, Ty, TypeKind};
-use super::names::{doc_lines, json_string, pascal, unique_ident, words};
+use super::names::{doc_lines, go_string, pascal, portable_key, unique_ident, words};
 
 /// Go module path and package name of the generated client.
 const MODULE: &str = "plughostapi";
@@ -111,7 +111,7 @@ fn api_go(api: &Api) -> String {
     let _ = writeln!(out, "package {MODULE}\n");
     out.push_str("import (\n\t\"context\"\n\t\"encoding/json\"\n\t\"errors\"\n\t\"fmt\"\n\n\t\"github.com/centrifugal/centrifuge-go\"\n)\n\n");
     out.push_str("// APIVersion is the API version hash of the methods this client was generated from.\n");
-    let _ = writeln!(out, "const APIVersion = {}", json_string(&api.version));
+    let _ = writeln!(out, "const APIVersion = {}", go_string(&api.version));
 
     // Enum constants share the package namespace with types and the client's names.
     let mut used: BTreeSet<String> = RESERVED.iter().map(|s| s.to_string()).collect();
@@ -120,6 +120,11 @@ fn api_go(api: &Api) -> String {
         out.push('\n');
         comment(&mut out, "", def.doc.as_deref());
         match &def.kind {
+            // Never from `Api::build`, which types such objects as maps: kept so that no
+            // model can put a key a struct tag cannot carry into one.
+            TypeKind::Struct(fields) if !fields.iter().all(|f| portable_key(&f.name)) => {
+                let _ = writeln!(out, "type {} map[string]json.RawMessage", def.name);
+            }
             TypeKind::Struct(fields) => {
                 let _ = writeln!(out, "type {} struct {{", def.name);
                 let names = field_names(fields);
@@ -127,8 +132,7 @@ fn api_go(api: &Api) -> String {
                     .iter()
                     .zip(&names)
                     .map(|(f, name)| {
-                        let omit = if f.required { "" } else { ",omitempty" };
-                        (name.clone(), e.field_type(f), format!("`json:\"{}{omit}\"`", f.name))
+                        (name.clone(), e.field_type(f), json_tag(f))
                     })
                     .collect();
                 let docs: Vec<Option<&str>> = fields.iter().map(|f| f.doc.as_deref()).collect();
@@ -150,7 +154,7 @@ fn api_go(api: &Api) -> String {
                 for (i, (value, name)) in values.iter().zip(&consts).enumerate() {
                     comment(&mut out, "\t", docs[i]);
                     let width = widths[i];
-                    let _ = writeln!(out, "\t{name:<width$} {} = {}", def.name, json_string(&value.value));
+                    let _ = writeln!(out, "\t{name:<width$} {} = {}", def.name, go_string(&value.value));
                 }
                 out.push_str(")\n");
             }
@@ -234,7 +238,7 @@ fn client_method(e: &Emitter, out: &mut String, method: &Method, ident: &str) {
         Some(params) => (format!(", params {}", e.ty(params)), "params"),
         None => (String::new(), "struct{}{}"),
     };
-    let name = json_string(&method.name);
+    let name = go_string(&method.name);
     match &method.result {
         Ty::Null => {
             let _ = writeln!(out, "func (c *Client) {ident}(ctx context.Context{param}) error {{");
@@ -277,6 +281,18 @@ fn check_version_method(e: &Emitter, out: &mut String, ident: &str, method: &Met
     out.push_str("}\n");
 }
 
+/// The struct tag of `field`: a raw string literal, so only for a key that `portable_key`
+/// accepts (no backtick, quote, backslash or comma). A tag of just `-` would make
+/// `encoding/json` skip the field; the key `-` is spelled `-,` instead.
+fn json_tag(field: &Field) -> String {
+    let options = match (field.required, field.name.as_str()) {
+        (false, _) => ",omitempty",
+        (true, "-") => ",",
+        (true, _) => "",
+    };
+    format!("`json:\"{}{options}\"`", field.name)
+}
+
 /// Struct fields aligned the way gofmt aligns them.
 fn aligned_fields(out: &mut String, rows: &[(String, String, String)], docs: &[Option<&str>]) {
     let names = block_widths(docs, |i| rows[i].0.len());
@@ -303,9 +319,12 @@ fn block_widths(docs: &[Option<&str>], width: impl Fn(usize) -> usize) -> Vec<us
     out
 }
 
+/// `// ` lines of `text`; NUL and U+FEFF, which the Go compiler refuses anywhere in a file,
+/// become U+FFFD.
 fn comment(out: &mut String, indent: &str, text: Option<&str>) {
     let Some(text) = text else { return };
-    for line in doc_lines(text) {
+    let text = text.replace(['\0', '\u{feff}'], "\u{fffd}");
+    for line in doc_lines(&text) {
         if line.is_empty() {
             let _ = writeln!(out, "{indent}//");
         } else {

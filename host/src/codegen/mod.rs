@@ -6,6 +6,24 @@
 //! [`Ty`] for the rest), with names decided once for all languages (`names`); the emitters
 //! (`ts`, `go`, `python`, `openrpc`) only print that model. Everything is sorted, so the
 //! same plugins give the same bytes. The API version hash is the contract's.
+//!
+//! Nothing a plugin names reaches the generated code raw:
+//! - identifiers (types, fields, methods, constants) are built from ASCII letters and digits
+//!   only (`names`, and each emitter's own rule);
+//! - strings (method names, enum values, JSON keys, descriptions) are printed as literals by
+//!   an escaper per language: `json_string` for TypeScript and Python (quoted property names,
+//!   pydantic aliases), `go_string` for Go;
+//! - doc text is printed as comments that cannot end early (`*/` broken up in JSDoc, `"""`,
+//!   backslashes and NUL escaped in docstrings, `// ` on every line in Go, with NUL and U+FEFF,
+//!   which the Go compiler refuses anywhere in a file, replaced);
+//! - a JSON object's property key becomes a struct field only when every language can carry
+//!   it exactly (`names::portable_key`: ASCII letters, digits and the punctuation Go's
+//!   `encoding/json` accepts in a tag name). Go keeps the key in a struct tag, a raw string
+//!   literal that no escape can put a backtick into, and `encoding/json` ignores a tag name
+//!   with a quote, backslash, comma or other character (using the Go field name instead). So
+//!   an object with any other key (``a`b"c``, `a,b`, an empty key, a non-ASCII one) is typed
+//!   as a map of any values in every language, with a warning naming the plugin, the method
+//!   and the key, rather than refused: the rest of the API still gets its typed client.
 
 mod go;
 mod model;

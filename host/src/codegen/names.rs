@@ -1,13 +1,53 @@
 //! Identifiers and literals the emitters share: words, case conversions, unique names,
-//! doc lines, and JSON string literals.
+//! doc lines, string literals per language, and which JSON keys every language can carry.
 
 use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-/// A string as a JSON literal; also a valid string literal in TypeScript, Go and Python.
+/// A string as a JSON literal; also an exact string literal in TypeScript and Python (every
+/// JSON escape means the same there, and JSON escapes every control character). Go uses
+/// [`go_string`]: a Go file may not hold a byte order mark anywhere.
 pub(crate) fn json_string(s: &str) -> String {
     Value::String(s.to_string()).to_string()
+}
+
+/// A string as a Go interpreted string literal: `\\`, `\"`, the usual control escapes, and
+/// `\uXXXX` for every other control character and for U+FEFF, which the Go compiler refuses
+/// anywhere in a file ("illegal byte order mark"), even inside a literal.
+pub(crate) fn go_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || c == '\u{feff}' => {
+                out.push_str(&format!("\\u{:04x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// Punctuation Go's `encoding/json` accepts in a struct tag's name (besides letters and digits).
+const TAG_PUNCTUATION: &str = "!#$%&()*+-./:;<=>?@[]^_{|}~ ";
+
+/// Whether `key` can be a struct field's JSON key in every target language exactly.
+///
+/// TypeScript and Python carry any key exactly (a quoted property, a pydantic alias, both
+/// through [`json_string`]); Go cannot: the key sits in a struct tag, a raw string literal
+/// that a backtick would end, and `encoding/json` ignores a tag name holding anything but
+/// letters, digits and [`TAG_PUNCTUATION`] (a quote, backslash, comma, control character,
+/// an empty key...), silently using the Go field name instead. Letters and digits are taken
+/// in ASCII only, where Go's and Rust's Unicode tables cannot disagree.
+pub(crate) fn portable_key(key: &str) -> bool {
+    !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || TAG_PUNCTUATION.contains(c))
 }
 
 

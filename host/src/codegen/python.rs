@@ -325,7 +325,8 @@ fn check_version_method(api: &Api, out: &mut String, ident: &str, method: &Metho
 }
 
 fn docstring(out: &mut String, indent: &str, text: &str) {
-    let escaped = text.replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\"");
+    // A NUL cannot be in a Python file at all; backslashes are escaped first, so `\x00` is one.
+    let escaped = text.replace('\\', "\\\\").replace("\"\"\"", "\\\"\\\"\\\"").replace('\0', "\\x00");
     let lines = doc_lines(&escaped);
     match lines.as_slice() {
         [line] => {

@@ -344,6 +344,29 @@ impl Builder {
     }
 
     fn named_struct(&mut self, root: usize, s: &Value, hint: &str, titled: bool) -> Ty {
+        // A key some language cannot carry exactly as a field (see `portable_key`): the
+        // object is a map in every language rather than a struct that would break (or, in
+        // Go, silently rename) that key.
+        let unportable: Vec<String> = s
+            .get("properties")
+            .and_then(Value::as_object)
+            .into_iter()
+            .flat_map(|p| p.keys())
+            .filter(|k| !portable_key(k))
+            .cloned()
+            .collect();
+        if !unportable.is_empty() {
+            let name = Self::type_name(s, hint, titled);
+            for key in unportable {
+                self.warn(format!(
+                    "{name} (plugin {}): property {} is not a field name every language can carry; \
+                     the object is typed as a map",
+                    json_string(&self.origin.0),
+                    json_string(&key)
+                ));
+            }
+            return Ty::Map(Box::new(Ty::Any));
+        }
         let base = Self::type_name(s, hint, titled);
         let (key, build) = self.register(root, s, &base);
         if build {

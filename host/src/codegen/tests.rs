@@ -339,3 +339,110 @@ fn openrpc_hoists_defs_into_components() {
     assert_eq!(doc["components"]["schemas"]["Item"]["properties"]["id"]["type"], "string");
     assert_eq!(doc["info"]["version"], "v");
 }
+
+/// The struct-tag lines of generated Go (`Name Type `json:"..."``), each checked to hold
+/// exactly one well-formed tag whose key `encoding/json` reads as written.
+fn go_struct_tags(go: &str) -> Vec<String> {
+    let mut tags = Vec::new();
+    let mut in_struct = false;
+    for line in go.lines() {
+        if line.starts_with("type ") && line.ends_with(" struct {") {
+            in_struct = true;
+            continue;
+        }
+        if line == "}" {
+            in_struct = false;
+        }
+        let code = line.trim_start();
+        if !in_struct || code.starts_with("//") || !code.contains('`') {
+            continue;
+        }
+        assert_eq!(code.matches('`').count(), 2, "a backtick outside the one struct tag: {line:?}");
+        let tag = code.split('`').nth(1).unwrap();
+        assert!(code.ends_with('`'), "code after the struct tag: {line:?}");
+        let inner = tag.strip_prefix("json:\"").and_then(|t| t.strip_suffix('"'));
+        let inner = inner.unwrap_or_else(|| panic!("not a json tag: {line:?}"));
+        let (key, options) = inner.split_once(',').unwrap_or((inner, ""));
+        assert!(portable_key(key), "a key encoding/json cannot read: {line:?}");
+        assert!(matches!(options, "" | "omitempty") || (key == "-" && options.is_empty()), "{line:?}");
+        assert!(key != "-" || inner.contains(','), "`json:\"-\"` skips the field: {line:?}");
+        tags.push(tag.to_string());
+    }
+    tags
+}
+
+#[test]
+fn property_keys_cannot_break_out_of_generated_code() {
+    // Keys no Go struct tag can carry: each object becomes a map, with a warning naming
+    // plugin, method and key.
+    let unportable = ["a`b\"c", "quote\"", "back\\slash", "comma,omitempty", "", "naïve", "tab\tkey", "bom\u{feff}"];
+    let mut methods: Vec<(&str, MethodInfo)> = unportable
+        .iter()
+        .enumerate()
+        .map(|(i, key)| {
+            let properties = json!({ *key: { "type": "string" }, "plain": { "type": "integer" } });
+            let params = object(&format!("Odd{i}"), properties, &[key]);
+            ("oddkeys", method(&format!("oddkeys.m{i}"), params, null_result()))
+        })
+        .collect();
+    // Keys every language carries: a struct, `-` spelled so encoding/json does not skip it.
+    let dash = object(
+        "Dash",
+        json!({ "-": { "type": "string" }, "with space": { "type": "string" }, "a.b/c": { "type": "string" } }),
+        &["-", "with space"],
+    );
+    // Strings in string contexts: an enum value, a method name and docs with every hazard.
+    let hazards = "a`b\"c\\d\u{feff}e\0f\n*/\"\"\"";
+    let kind = json!({ "title": "Kind", "type": "string", "enum": [hazards, "plain"], "description": hazards });
+    methods.push(("oddkeys", method("oddkeys.dash", json!({ "type": "object" }), dash)));
+    methods.push(("oddkeys", method(hazards, kind, null_result())));
+    let api = build(methods);
+
+    for (i, key) in unportable.iter().enumerate() {
+        let m = api.method(&format!("oddkeys.m{i}")).unwrap();
+        assert_eq!(m.params, Some(Ty::Map(Box::new(Ty::Any))), "{key:?}");
+        let warning = api.warnings.iter().find(|w| w.starts_with(&format!("oddkeys.m{i}: "))).expect("a warning");
+        assert!(warning.contains("plugin \"oddkeys\"") && warning.contains(&json_string(key)), "{warning}");
+    }
+    assert!(api.types.iter().all(|t| !t.name.starts_with("Odd")), "{:?}", api.types);
+    let dash_fields = fields(&api, "Dash");
+    assert_eq!(dash_fields.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["-", "a.b/c", "with space"]);
+
+    let go = &emit(&api, Lang::Go)[1].text;
+    let tags = go_struct_tags(go);
+    assert!(tags.contains(&"json:\"-,\"".to_string()), "{tags:?}");
+    assert!(tags.contains(&"json:\"with space\"".to_string()), "{tags:?}");
+    assert!(tags.contains(&"json:\"a.b/c,omitempty\"".to_string()), "{tags:?}");
+    let m0 = "func (c *Client) OddkeysM0(ctx context.Context, params map[string]json.RawMessage) error";
+    assert!(go.contains(m0), "{go}");
+    // Go refuses NUL and U+FEFF anywhere in a file; strings are Go literals.
+    assert!(!go.contains('\0') && !go.contains('\u{feff}'), "{go}");
+    assert!(go.contains(&format!(" = {}\n", go_string(hazards))), "{go}");
+    assert!(go.contains(&format!("c.call(ctx, {}, params, nil)", go_string(hazards))), "{go}");
+
+    let ts = &emit(&api, Lang::Ts)[0].text;
+    assert!(ts.contains("  \"-\": string;") && ts.contains("  \"with space\": string;"), "{ts}");
+    assert!(ts.contains("params: Record<string, unknown>"), "{ts}");
+    assert!(ts.contains(&format!("this.call({}, params)", json_string(hazards))), "{ts}");
+    let py = &emit(&api, Lang::Python)[0].text;
+    assert!(py.contains("alias=\"-\"") && py.contains("alias=\"with space\""), "{py}");
+    assert!(py.contains("params: Dict[str, Any]"), "{py}");
+    assert!(!py.contains('\0'), "{py}");
+}
+
+#[test]
+fn go_string_literals() {
+    assert_eq!(go_string("plain"), "\"plain\"");
+    assert_eq!(go_string("a`b\"c\\"), "\"a`b\\\"c\\\\\"");
+    assert_eq!(go_string("\n\t\r\0\u{7f}\u{feff}é"), "\"\\n\\t\\r\\u0000\\u007f\\ufeffé\"");
+}
+
+#[test]
+fn portable_keys() {
+    for key in ["session_id", "-", "with space", "a.b/c", "x-y_z", "$ref", "a:b", "[0]"] {
+        assert!(portable_key(key), "{key:?}");
+    }
+    for key in ["", "a`b", "a\"b", "a\\b", "a,b", "a'b", "naïve", "a\tb", "\u{feff}"] {
+        assert!(!portable_key(key), "{key:?}");
+    }
+}

@@ -4,12 +4,14 @@
 //! It makes the same dispatch calls as the HTTP front end and answers with the same errors,
 //! in-band in the response's `error` field: Centrifugo turns a gRPC status into a generic
 //! internal error, exactly as it does with a non-200 HTTP status. The one status it sends
-//! on purpose is UNAUTHENTICATED, for a request without the shared secret.
+//! on purpose is UNAUTHENTICATED, for a request without the shared secret: checked by an
+//! interceptor on the request's metadata, before the message is read, decompressed or decoded.
 
 use std::future::Future;
 
 use tonic::codec::CompressionEncoding;
 use tonic::metadata::AsciiMetadataKey;
+use tonic::service::interceptor::{InterceptedService, Interceptor};
 use tonic::{Request, Response, Status};
 
 use super::request::{self, check_reply, Data, Encoding, Fields, GrantFields};
@@ -36,11 +38,6 @@ pub fn secret_metadata_key(proxy_secret_header: &str) -> AsciiMetadataKey {
         .unwrap_or_else(|_| AsciiMetadataKey::from_static(DEFAULT_SECRET_KEY))
 }
 
-/// Streams one Centrifugo connection may run at once. Centrifugo multiplexes every proxied
-/// call over one HTTP/2 connection; hyper's default (200) would queue calls there instead of
-/// letting the plugin limits (instances, queue) decide.
-const MAX_CONCURRENT_STREAMS: u32 = 4096;
-
 /// The `CentrifugoProxy` service over a [`Dispatcher`].
 #[derive(Clone)]
 pub struct GrpcProxy {
@@ -61,45 +58,60 @@ impl GrpcProxy {
         self.secret_key.as_str()
     }
 
-    /// The tonic service: gzip-compressed requests accepted (`grpc.compression: true`),
-    /// messages up to `max_message` bytes (the HTTP front end's `max_body`).
-    pub fn into_service(self, max_message: usize) -> CentrifugoProxyServer<Self> {
-        CentrifugoProxyServer::new(self)
+    /// The tonic service behind the secret check: gzip-compressed requests accepted
+    /// (`grpc.compression: true`), messages up to `max_message` bytes (the HTTP front end's
+    /// `max_body`).
+    pub fn into_service(self, max_message: usize) -> InterceptedService<CentrifugoProxyServer<Self>, SecretCheck> {
+        let check = SecretCheck { secret: self.secret.clone(), key: self.secret_key.clone() };
+        let server = CentrifugoProxyServer::new(self)
             .accept_compressed(CompressionEncoding::Gzip)
-            .max_decoding_message_size(max_message)
-    }
-
-    /// Refuses a request without the shared secret (constant-time comparison).
-    fn authorize<T>(&self, request: &Request<T>, rpc: &'static str) -> Result<(), Status> {
-        let given = request.metadata().get(&self.secret_key).map(|v| v.as_bytes());
-        if Secret::admits(self.secret.as_ref(), given) {
-            Ok(())
-        } else {
-            tracing::warn!(rpc, remote = ?request.remote_addr(), key = %self.secret_key, "gRPC proxy request without a valid secret refused");
-            Err(Status::unauthenticated("missing or wrong proxy secret"))
-        }
+            .max_decoding_message_size(max_message);
+        InterceptedService::new(server, check)
     }
 
     /// For the proxies plughost does not serve: a clear status and a log line naming the proxy.
-    fn not_served<T>(&self, request: &Request<T>, rpc: &'static str) -> Status {
-        if let Err(status) = self.authorize(request, rpc) {
-            return status;
-        }
+    fn not_served(&self, rpc: &'static str) -> Status {
         tracing::warn!(rpc, "Centrifugo sent a proxy call plughost does not serve; point only its rpc and subscribe proxies here");
         Status::unimplemented(format!("plughost serves only the RPC and Subscribe proxies, not {rpc}"))
     }
 }
 
+/// Refuses a call without the shared secret (constant-time comparison) from its metadata
+/// alone: the interceptor runs before tonic reads, decompresses or decodes the message, so
+/// a caller without the secret costs no more than its headers.
+#[derive(Clone)]
+pub struct SecretCheck {
+    secret: Option<Secret>,
+    key: AsciiMetadataKey,
+}
+
+impl Interceptor for SecretCheck {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let given = request.metadata().get(&self.key).map(|v| v.as_bytes());
+        if Secret::admits(self.secret.as_ref(), given) {
+            Ok(request)
+        } else {
+            tracing::warn!(remote = ?request.remote_addr(), key = %self.key, "gRPC proxy request without a valid secret refused");
+            Err(Status::unauthenticated("missing or wrong proxy secret"))
+        }
+    }
+}
+
 /// Serves `proxy` on `listener` until `shutdown` resolves, then lets in-flight calls finish.
+/// One connection carries up to `max_concurrent_streams` calls at once: Centrifugo
+/// multiplexes every proxied call over one HTTP/2 connection, so this should stay above the
+/// calls one Centrifugo node has in flight (hyper's default, 200, would queue them there
+/// instead of letting the plugin limits decide).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     proxy: GrpcProxy,
     max_message: usize,
+    max_concurrent_streams: u32,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), tonic::transport::Error> {
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     tonic::transport::Server::builder()
-        .max_concurrent_streams(Some(MAX_CONCURRENT_STREAMS))
+        .max_concurrent_streams(Some(max_concurrent_streams))
         .add_service(proxy.into_service(max_message))
         .serve_with_incoming_shutdown(incoming, shutdown)
         .await
@@ -108,12 +120,10 @@ pub async fn serve(
 #[tonic::async_trait]
 impl CentrifugoProxy for GrpcProxy {
     async fn rpc(&self, request: Request<pb::RpcRequest>) -> Result<Response<pb::RpcResponse>, Status> {
-        self.authorize(&request, "RPC")?;
         let (call, encoding) = match decode_rpc(request.into_inner()) {
             Ok(decoded) => decoded,
             Err(error) => {
-                self.dispatcher.rejected(&error);
-                return Ok(Response::new(rpc_error(error)));
+                return Ok(Response::new(rpc_error(self.dispatcher.rejected(error))));
             }
         };
         let request_id = call.request_id.clone();
@@ -125,10 +135,9 @@ impl CentrifugoProxy for GrpcProxy {
     }
 
     async fn subscribe(&self, request: Request<pb::SubscribeRequest>) -> Result<Response<pb::SubscribeResponse>, Status> {
-        self.authorize(&request, "Subscribe")?;
         let call = match decode_subscribe(request.into_inner()) {
             Ok(call) => call,
-            Err(error) => return Ok(Response::new(subscribe_error(error))),
+            Err(error) => return Ok(Response::new(subscribe_error(self.dispatcher.refused_subscription(error)))),
         };
         let reply = match self.dispatcher.subscribe(call).await {
             Ok(grant) => encode_subscribe_result(&grant),
@@ -137,23 +146,20 @@ impl CentrifugoProxy for GrpcProxy {
         Ok(Response::new(reply))
     }
 
-    async fn connect(&self, request: Request<pb::ConnectRequest>) -> Result<Response<pb::ConnectResponse>, Status> {
-        Err(self.not_served(&request, "Connect"))
+    async fn connect(&self, _: Request<pb::ConnectRequest>) -> Result<Response<pb::ConnectResponse>, Status> {
+        Err(self.not_served("Connect"))
     }
 
-    async fn refresh(&self, request: Request<pb::RefreshRequest>) -> Result<Response<pb::RefreshResponse>, Status> {
-        Err(self.not_served(&request, "Refresh"))
+    async fn refresh(&self, _: Request<pb::RefreshRequest>) -> Result<Response<pb::RefreshResponse>, Status> {
+        Err(self.not_served("Refresh"))
     }
 
-    async fn publish(&self, request: Request<pb::PublishRequest>) -> Result<Response<pb::PublishResponse>, Status> {
-        Err(self.not_served(&request, "Publish"))
+    async fn publish(&self, _: Request<pb::PublishRequest>) -> Result<Response<pb::PublishResponse>, Status> {
+        Err(self.not_served("Publish"))
     }
 
-    async fn sub_refresh(
-        &self,
-        request: Request<pb::SubRefreshRequest>,
-    ) -> Result<Response<pb::SubRefreshResponse>, Status> {
-        Err(self.not_served(&request, "SubRefresh"))
+    async fn sub_refresh(&self, _: Request<pb::SubRefreshRequest>) -> Result<Response<pb::SubRefreshResponse>, Status> {
+        Err(self.not_served("SubRefresh"))
     }
 }
 

@@ -1,5 +1,7 @@
 //! The HTTP front end of Centrifugo's proxies: `POST /centrifugo/rpc` and
-//! `POST /centrifugo/subscribe`, behind the proxy secret. Bodies are decoded by [`wire`].
+//! `POST /centrifugo/subscribe`, behind the proxy secret, for `Content-Type:
+//! application/json` bodies only (what Centrifugo sends; a web page's cross-site "simple"
+//! POST is `text/plain` or a form encoding). Bodies are decoded by [`wire`].
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -24,13 +26,17 @@ pub struct ProxyState {
     pub secret_header: HeaderName,
 }
 
-/// The proxy routes, bodies up to `max_body` bytes.
+/// The proxy routes, bodies up to `max_body` bytes. The secret is checked first (401), then
+/// the content type (415); other methods get 405.
 pub fn router(state: ProxyState, max_body: usize) -> Router {
+    // On the POST handlers only (a method router's `route_layer`), so other methods stay 405.
+    let rpc = post(rpc).route_layer(middleware::from_fn(require_json));
+    let subscribe = post(subscribe).route_layer(middleware::from_fn(require_json));
     Router::new()
-        .route("/centrifugo/rpc", post(rpc))
-        .route("/centrifugo/rpc/", post(rpc))
-        .route("/centrifugo/subscribe", post(subscribe))
-        .route("/centrifugo/subscribe/", post(subscribe))
+        .route("/centrifugo/rpc", rpc.clone())
+        .route("/centrifugo/rpc/", rpc)
+        .route("/centrifugo/subscribe", subscribe.clone())
+        .route("/centrifugo/subscribe/", subscribe)
         .layer(middleware::from_fn_with_state(state.clone(), require_secret))
         .layer(DefaultBodyLimit::max(max_body))
         .with_state(state)
@@ -50,13 +56,29 @@ async fn require_secret(State(state): State<ProxyState>, request: Request, next:
     next.run(request).await
 }
 
+/// Whether `content_type` is `application/json`, with or without parameters.
+fn is_json(content_type: &[u8]) -> bool {
+    let essence = content_type.split(|&b| b == b';').next().unwrap_or_default();
+    essence.trim_ascii().eq_ignore_ascii_case(b"application/json")
+}
+
+/// Rejects proxy requests whose body is not declared JSON (HTTP 415).
+async fn require_json(request: Request, next: Next) -> Response {
+    let content_type = request.headers().get(header::CONTENT_TYPE).map(|v| v.as_bytes());
+    if !content_type.is_some_and(is_json) {
+        tracing::warn!(path = %request.uri().path(), "proxy request without Content-Type: application/json refused");
+        return (StatusCode::UNSUPPORTED_MEDIA_TYPE, "Content-Type must be application/json").into_response();
+    }
+    next.run(request).await
+}
+
 /// `POST /centrifugo/rpc`: RPC-level errors are HTTP 200 with an `error` object, because
 /// Centrifugo turns any other status into a generic error.
 async fn rpc(State(state): State<ProxyState>, body: Bytes) -> Response {
     let (call, encoding) = match wire::decode_rpc(&body) {
         Ok(decoded) => decoded,
         Err(error) => {
-            state.dispatcher.rejected(&error);
+            let error = state.dispatcher.rejected(error);
             return json_response(wire::encode_error(&error));
         }
     };
@@ -71,10 +93,25 @@ async fn rpc(State(state): State<ProxyState>, body: Bytes) -> Response {
 async fn subscribe(State(state): State<ProxyState>, body: Bytes) -> Response {
     let call = match wire::decode_subscribe(&body) {
         Ok(call) => call,
-        Err(error) => return json_response(wire::encode_error(&error)),
+        Err(error) => return json_response(wire::encode_error(&state.dispatcher.refused_subscription(error))),
     };
     match state.dispatcher.subscribe(call).await {
         Ok(grant) => json_response(wire::encode_subscribe_result(&grant)),
         Err(error) => json_response(wire::encode_error(&error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_json;
+
+    #[test]
+    fn json_content_types() {
+        for yes in ["application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8", " application/json "] {
+            assert!(is_json(yes.as_bytes()), "{yes}");
+        }
+        for no in ["", "text/plain", "application/jsonx", "application/json-seq", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", "text/plain; application/json"] {
+            assert!(!is_json(no.as_bytes()), "{no}");
+        }
     }
 }

@@ -8,7 +8,7 @@ mod status;
 mod table;
 
 use std::collections::{BTreeMap, HashSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
@@ -18,8 +18,9 @@ use arc_swap::ArcSwap;
 use crate::config::{Limits, ReloadConfig};
 use crate::manifest::Manifest;
 use crate::metrics::metrics;
-use crate::plugin_dir::{manifest_path, plugin_files, plugin_name, wasm_path};
-use crate::runtime::{sha256_hex, LoadedPlugin, Runtime};
+use crate::plugin_dir::{is_inside, manifest_path, plugin_files, plugin_name, wasm_path};
+use crate::contract::sha256_hex;
+use crate::runtime::{LoadedPlugin, Runtime};
 use crate::shutdown::Shutdown;
 pub use status::{PluginStatus, Refusal, Rollback, VersionView};
 pub use table::MethodTable;
@@ -45,11 +46,13 @@ pub struct Registry {
     defaults: Limits,
     reload: ReloadConfig,
     shutdown: Shutdown,
+    /// The plugins folder: the only place plugins are loaded from.
+    dir: PathBuf,
 }
 
 impl Registry {
-    /// An empty registry; rollbacks it starts stop on `shutdown`.
-    pub fn new(runtime: Arc<Runtime>, defaults: Limits, reload: ReloadConfig, shutdown: Shutdown) -> Self {
+    /// An empty registry of the plugins in `dir`; rollbacks it starts stop on `shutdown`.
+    pub fn new(runtime: Arc<Runtime>, dir: PathBuf, defaults: Limits, reload: ReloadConfig, shutdown: Shutdown) -> Self {
         Self {
             table: ArcSwap::from_pointee(MethodTable::default()),
             history: Mutex::new(BTreeMap::new()),
@@ -58,6 +61,7 @@ impl Registry {
             defaults,
             reload,
             shutdown,
+            dir,
         }
     }
 
@@ -107,7 +111,8 @@ impl Registry {
 
     /// Loads every `*.wasm` in `dir`, in name order, so a duplicate method is always
     /// refused in the same file. Returns how many loaded and how many were refused.
-    pub async fn load_dir(&self, dir: &Path) -> anyhow::Result<(usize, usize)> {
+    pub async fn load_dir(&self) -> anyhow::Result<(usize, usize)> {
+        let dir = &self.dir;
         let files =
             plugin_files(dir).map_err(|e| anyhow::anyhow!("cannot read plugins folder {}: {e}", dir.display()))?;
         let (mut loaded, mut refused) = (0, 0);
@@ -137,6 +142,10 @@ impl Registry {
         let Some(name) = plugin_name(file) else {
             return Err(format!("{} is not a plugin file (<name>.wasm)", file.display()));
         };
+        if !is_inside(&self.dir, file) {
+            tracing::error!(file = %file.display(), dir = %self.dir.display(), "refusing to load a plugin from outside the plugins folder");
+            return Err("not in the plugins folder".into());
+        }
         let refuse = |sha256: &str, reason: String| {
             if record {
                 self.refuse(&name, file, sha256, reason)
@@ -150,17 +159,34 @@ impl Registry {
             Err(e) => return Err(refuse("", format!("cannot read file: {e}"))),
         };
         let sha256 = sha256_hex(&bytes);
-        let manifest = match Manifest::read(&manifest_path(file)) {
-            Ok(manifest) => manifest,
-            Err(e) => return Err(refuse(&sha256, e)),
-        };
+        let manifest = Manifest::read(&manifest_path(file));
         let _guard = self.changes.lock().await;
         let current = self.table().plugins().get(&name).cloned();
+        let manifest = match manifest {
+            Ok(manifest) => manifest,
+            Err(e) if record => {
+                // Nobody can tell what an unreadable manifest allows: stop serving the plugin.
+                if let Some(current) = &current {
+                    self.stop_serving(current, &e);
+                }
+                return Err(refuse(&sha256, e));
+            }
+            Err(e) => return Err(refuse(&sha256, e)),
+        };
         if let Some(current) = &current {
-            if current.sha256 == sha256 && manifest == *current.manifest {
+            if current.sha256 == sha256 && manifest == *current.manifest() {
                 return Ok(current.clone());
             }
         }
+        // Whatever happens to the new version, the running one never keeps more than the
+        // manifest on disk allows now.
+        let narrowing = current.as_ref().filter(|_| record).map(|c| (c.clone(), manifest.clone()));
+        let refuse = |sha256: &str, reason: String| {
+            if let Some((current, newer)) = &narrowing {
+                self.narrow(current, newer);
+            }
+            refuse(sha256, reason)
+        };
         let (pinned, retired) = self.with_history(&name, |h| (h.pinned.clone(), h.retired.contains(&sha256)));
         if let Some(pin) = pinned.filter(|pin| *pin != sha256) {
             return Err(refuse(&sha256, format!("plugin is pinned to version {}", short(&pin))));
@@ -201,6 +227,29 @@ impl Registry {
             "plugin loaded"
         );
         Ok(loaded)
+    }
+
+    /// Narrows `current`'s grants to what `newer` also allows, when that takes anything away.
+    fn narrow(&self, current: &LoadedPlugin, newer: &Manifest) {
+        let now = current.manifest();
+        let narrowed = now.narrowed_by(newer);
+        if narrowed == *now {
+            return;
+        }
+        let why = "its new manifest was refused; it serves with only the grants and channels both manifests allow".to_string();
+        tracing::error!(plugin = %current.name, grants = ?narrowed.grants, channels = ?narrowed.channels, "plugin grants narrowed: {why}");
+        current.restrict(narrowed, why);
+    }
+
+    /// Takes `current` out of the table because its manifest cannot be read.
+    fn stop_serving(&self, current: &Arc<LoadedPlugin>, why: &str) {
+        let table = self.table();
+        if !table.plugins().get(&current.name).is_some_and(|p| Arc::ptr_eq(p, current)) {
+            return;
+        }
+        self.table.store(Arc::new(table.without(&current.name)));
+        self.with_history(&current.name, |h| h.previous = Some(current.clone()));
+        tracing::error!(plugin = %current.name, reason = %why, "plugin stopped: its manifest cannot be read, so what it may use is unknown");
     }
 
     /// Removes the plugin called `name`; its methods answer "not found" from now on.
@@ -256,20 +305,28 @@ impl Registry {
     }
 
     /// Removes the pin of `name` and loads its file as it is now.
-    pub async fn unpin(&self, name: &str, dir: &Path) -> Result<(), String> {
+    pub async fn unpin(&self, name: &str) -> Result<(), String> {
+        let Some(file) = wasm_path(&self.dir, name) else {
+            return Err("not a plugin name".into());
+        };
         self.with_history(name, |h| {
             h.pinned = None;
             h.retired.clear();
         });
         tracing::info!(plugin = %name, "plugin unpinned");
-        match wasm_path(dir, name) {
-            Some(file) if file.exists() => self.load_file(&file).await.map(|_| ()),
-            _ => Ok(()),
+        if file.exists() {
+            self.load_file(&file).await.map(|_| ())
+        } else {
+            Ok(())
         }
     }
 
     /// Called after a call of `plugin` faulted: rolls a version on probation back when its
-    /// share of faulted calls is above the configured limit.
+    /// share of faulted calls is above the configured limit, the faults came from at least
+    /// `min_fault_users` distinct users, and the previous version did clearly better on the
+    /// same methods. Only faults count (traps, deadline, memory, fuel): never a busy plugin,
+    /// an exhausted pool or a host-side error, so a neighbour's or a client's pressure
+    /// cannot force a downgrade.
     pub fn judge(self: &Arc<Self>, plugin: &Arc<LoadedPlugin>) {
         let Some(until) = plugin.probation_until else { return };
         let calls = plugin.usage.calls.load(Ordering::Relaxed);
@@ -279,6 +336,22 @@ impl Registry {
         }
         if (faults as f64) <= self.reload.max_fault_share * calls as f64 {
             return;
+        }
+        if plugin.usage.fault_user_count() < self.reload.min_fault_users {
+            return;
+        }
+        // A fault rate the previous version had too on the same methods is the callers'
+        // doing (bad input on purpose), not a regression of the new version.
+        let methods = plugin.usage.faulted_methods();
+        let (new_calls, new_faults) = plugin.usage.of_methods(methods.iter().copied());
+        let previous = self.with_history(&plugin.name, |h| h.previous.clone());
+        if let Some(previous) = previous {
+            let (old_calls, old_faults) = previous.usage.of_methods(methods.iter().copied());
+            let new_rate = new_faults as f64 / new_calls.max(1) as f64;
+            let old_rate = old_faults as f64 / old_calls.max(1) as f64;
+            if old_calls >= self.reload.min_calls && new_rate <= 2.0 * old_rate {
+                return;
+            }
         }
         // Only once per version: the first faulting call that tips the share does it.
         if plugin.usage.judged.swap(true, Ordering::AcqRel) {

@@ -84,6 +84,8 @@ pub struct VersionView {
     pub calls_waiting: u32,
     /// Whether it is still on probation.
     pub on_probation: bool,
+    /// Why its grants were narrowed to its new manifest's while it kept serving, if they were.
+    pub restricted: Option<String>,
 }
 
 impl VersionView {
@@ -100,6 +102,7 @@ impl VersionView {
             instances_in_use: p.instances_in_use(),
             calls_waiting: p.calls_waiting(),
             on_probation: p.probation_until.is_some_and(|t| Instant::now() < t),
+            restricted: p.restricted(),
         }
     }
 }

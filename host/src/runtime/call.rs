@@ -12,7 +12,7 @@
 
 use std::time::{Duration, Instant};
 
-use wasmtime::{Store, Trap};
+use wasmtime::{PoolConcurrencyLimitError, Store, Trap};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 
 use super::engine::Runtime;
@@ -49,6 +49,9 @@ pub enum CallFailure {
     /// No instance became free in time.
     #[error("all {0} instances busy")]
     Busy(u32),
+    /// The engine's instance pool is used up (by any plugin): not this plugin's fault.
+    #[error("the instance pool is exhausted: {0}")]
+    PoolExhausted(String),
     /// The params exceed the plugin's limit.
     #[error("params of {size} bytes exceed the limit of {limit}")]
     ParamsTooLarge { size: usize, limit: u64 },
@@ -144,6 +147,7 @@ pub(crate) async fn execute(
         tokio::time::timeout(deadline, run).await
     };
 
+    store.data().leave_lane();
     // Only an instance that returned normally is kept; a trapped or stopped one is dropped.
     let outcome = match outcome {
         Ok(Ok((instance, answer))) => {
@@ -181,6 +185,9 @@ fn classify_trap(
     stderr: &MemoryOutputPipe,
     deadline: Duration,
 ) -> CallFailure {
+    if let Some(limit) = error.chain().find_map(|e| e.downcast_ref::<PoolConcurrencyLimitError>()) {
+        return CallFailure::PoolExhausted(limit.to_string());
+    }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => return CallFailure::Deadline(deadline),
         Some(Trap::OutOfFuel) => return CallFailure::Fuel,

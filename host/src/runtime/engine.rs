@@ -10,7 +10,7 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::artifact_cache::ArtifactCache;
-use super::store::CallState;
+use super::store::{CallState, InstanceCounts};
 use crate::capabilities::{self, Services};
 use crate::config::RuntimeConfig;
 
@@ -24,6 +24,8 @@ pub struct Runtime {
     /// Calls that have run longer than a tick take turns on this lane, so CPU-bound
     /// guests never hold every worker thread (see `call.rs`).
     pub(crate) long_lane: Arc<tokio::sync::Semaphore>,
+    /// What one plugin instance may create (its store's limiter enforces it).
+    pub(super) instance_counts: InstanceCounts,
     pooling: bool,
     fuel: bool,
     ticker_stop: Arc<AtomicBool>,
@@ -55,7 +57,22 @@ impl Runtime {
         let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
         let long_lane = Arc::new(tokio::sync::Semaphore::new((workers / 2).max(1)));
         let cache = ArtifactCache::new(&engine, cache_dir);
-        Ok(Self { engine, services: Arc::new(services), linker, cache, long_lane, pooling, fuel: config.fuel, ticker_stop })
+        let instance_counts = InstanceCounts {
+            memories: config.max_memories_per_instance.max(1) as usize,
+            tables: config.max_tables_per_instance.max(1) as usize,
+            core_instances: config.max_core_instances_per_instance.max(1) as usize,
+        };
+        Ok(Self {
+            engine,
+            services: Arc::new(services),
+            linker,
+            cache,
+            long_lane,
+            instance_counts,
+            pooling,
+            fuel: config.fuel,
+            ticker_stop,
+        })
     }
 
     /// Whether instances come from the pooling allocator.
@@ -88,8 +105,12 @@ fn engine_config(runtime: &RuntimeConfig, pooling: Option<PoolingAllocationConfi
 fn pooling_config(config: &RuntimeConfig, max_memory: u64) -> PoolingAllocationConfig {
     let instances = config.pool_instances.max(16);
     let mut pool = PoolingAllocationConfig::new();
-    // A Rust wasip2 component holds a few core instances and tables but one memory.
+    // A Rust wasip2 component holds a few core instances and tables but one memory; one
+    // component may take no more slots than the per-instance limits allow.
     pool.total_component_instances(instances)
+        .max_memories_per_component(config.max_memories_per_instance.max(1))
+        .max_tables_per_component(config.max_tables_per_instance.max(1))
+        .max_core_instances_per_component(config.max_core_instances_per_instance.max(1))
         .total_core_instances(instances * 4)
         .total_memories(instances)
         .total_tables(instances * 4)

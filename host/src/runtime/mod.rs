@@ -19,4 +19,4 @@ mod warm;
 pub use crate::artifact_cache::CacheOutcome;
 pub use call::CallFailure;
 pub use engine::Runtime;
-pub use plugin::{sha256_hex, LoadedPlugin};
+pub use plugin::LoadedPlugin;

@@ -3,10 +3,11 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use sha2::{Digest, Sha256};
+use arc_swap::ArcSwap;
 use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::artifact_cache::CacheOutcome;
@@ -15,10 +16,10 @@ use super::component_check;
 use super::engine::Runtime;
 use super::store::CallState;
 use super::warm::WarmPool;
-use crate::capabilities::HostContext;
+use crate::capabilities::{HostContext, PluginState};
 use crate::config::{InstancePolicy, Limits};
 use crate::contract::bindings::PluginPre;
-use crate::contract::{Conn, PluginInfo, SubscribeGrant};
+use crate::contract::{sha256_hex, Conn, PluginInfo, SubscribeGrant};
 use crate::manifest::Manifest;
 
 /// Why a plugin was refused.
@@ -43,10 +44,73 @@ pub enum LoadError {
 pub struct Usage {
     /// Calls that reached the plugin.
     pub calls: AtomicU64,
-    /// Calls that trapped, ran out of time or memory (not plugin-chosen errors).
+    /// Calls that trapped, ran out of time or memory (not plugin-chosen errors, not the
+    /// host refusing the call).
     pub faults: AtomicU64,
     /// Whether probation already judged this version (it is rolled back at most once).
     pub judged: std::sync::atomic::AtomicBool,
+    /// Calls and faults per method (subscriptions count under [`SUBSCRIBE_KEY`]), filled
+    /// in once `describe` said which methods there are.
+    pub by_method: HashMap<String, MethodUsage>,
+    /// Distinct users whose calls faulted (anonymous callers are one user), up to
+    /// [`FAULT_USERS_KEPT`].
+    pub fault_users: Mutex<HashSet<String>>,
+}
+
+/// Calls and faults of one method.
+#[derive(Debug, Default)]
+pub struct MethodUsage {
+    /// Calls that reached the plugin.
+    pub calls: AtomicU64,
+    /// Of those, the faulted ones.
+    pub faults: AtomicU64,
+}
+
+/// The per-method key subscriptions are counted under.
+pub const SUBSCRIBE_KEY: &str = "(subscribe)";
+/// How many distinct faulting users are remembered; enough for any threshold worth setting.
+const FAULT_USERS_KEPT: usize = 64;
+
+impl Usage {
+    fn for_methods<'a>(methods: impl IntoIterator<Item = &'a str>) -> Self {
+        let by_method = methods.into_iter().chain([SUBSCRIBE_KEY]).map(|m| (m.to_string(), MethodUsage::default())).collect();
+        Self { by_method, ..Self::default() }
+    }
+
+    fn record(&self, key: &str, user: &str, fault: bool) {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let method = self.by_method.get(key);
+        if let Some(m) = method {
+            m.calls.fetch_add(1, Ordering::Relaxed);
+        }
+        if fault {
+            self.faults.fetch_add(1, Ordering::Relaxed);
+            if let Some(m) = method {
+                m.faults.fetch_add(1, Ordering::Relaxed);
+            }
+            let mut users = self.fault_users.lock().unwrap_or_else(|p| p.into_inner());
+            if users.len() < FAULT_USERS_KEPT {
+                users.insert(user.to_string());
+            }
+        }
+    }
+
+    /// (calls, faults) of `methods` together.
+    pub fn of_methods<'a>(&self, methods: impl IntoIterator<Item = &'a str>) -> (u64, u64) {
+        methods.into_iter().filter_map(|m| self.by_method.get(m)).fold((0, 0), |(c, f), m| {
+            (c + m.calls.load(Ordering::Relaxed), f + m.faults.load(Ordering::Relaxed))
+        })
+    }
+
+    /// The methods with at least one fault.
+    pub fn faulted_methods(&self) -> Vec<&str> {
+        self.by_method.iter().filter(|(_, m)| m.faults.load(Ordering::Relaxed) > 0).map(|(k, _)| k.as_str()).collect()
+    }
+
+    /// How many distinct users' calls faulted.
+    pub fn fault_user_count(&self) -> usize {
+        self.fault_users.lock().map(|u| u.len()).unwrap_or(0)
+    }
 }
 
 /// Bounds the instances of a plugin running at once, with a bounded wait queue.
@@ -106,8 +170,12 @@ pub struct LoadedPlugin {
     pub cache: CacheOutcome,
     /// What it serves.
     pub info: PluginInfo,
-    /// The operator's grants for it.
-    pub manifest: Arc<Manifest>,
+    /// The operator's grants for it (narrowed in place by [`LoadedPlugin::restrict`]).
+    manifest: ArcSwap<Manifest>,
+    /// Why its grants were narrowed after it loaded, if they were.
+    restricted: Mutex<Option<String>>,
+    /// What the capabilities keep for this version across calls.
+    capability_state: Arc<PluginState>,
     /// Its effective limits.
     pub limits: Limits,
     /// Call counters.
@@ -120,11 +188,6 @@ pub struct LoadedPlugin {
     pub(crate) meters: crate::metrics::PluginMeters,
     /// Instances kept per user (only used under the `per-user` policy).
     pub(crate) warm: WarmPool,
-}
-
-/// SHA-256 of `bytes` as lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
 }
 
 impl LoadedPlugin {
@@ -173,7 +236,9 @@ impl LoadedPlugin {
                 InstancePolicy::PerUser => limits.max_instances as usize,
                 InstancePolicy::Fresh => 0,
             }),
-            manifest,
+            capability_state: Arc::new(PluginState::new(&limits)),
+            manifest: ArcSwap::new(manifest),
+            restricted: Mutex::new(None),
             limits,
             usage: Usage::default(),
             probation_until: None,
@@ -188,11 +253,32 @@ impl LoadedPlugin {
         plugin.info = PluginInfo::from_wit(info).map_err(LoadError::Describe)?;
         plugin.meters =
             crate::metrics::PluginMeters::new(&plugin.name, plugin.info.methods.iter().map(|m| m.name.as_str()));
+        plugin.usage = Usage::for_methods(plugin.info.methods.iter().map(|m| m.name.as_str()));
         Ok(plugin)
     }
 
     fn host_context(&self, rt: &Runtime, request_id: Arc<str>) -> HostContext {
-        HostContext::new(self.label.clone(), request_id, self.manifest.clone(), rt.services.clone())
+        let (manifest, state) = (self.manifest.load_full(), self.capability_state.clone());
+        HostContext::new(self.label.clone(), request_id, manifest, state, rt.services.clone())
+    }
+
+    /// The manifest it runs under now.
+    pub fn manifest(&self) -> Arc<Manifest> {
+        self.manifest.load_full()
+    }
+
+    /// Narrows what this version may use to `manifest` from its next call on (kept
+    /// per-user instances are dropped, so none keeps a wider WASI context); `why` is shown
+    /// by `/plugins`.
+    pub fn restrict(&self, manifest: Manifest, why: String) {
+        self.manifest.store(Arc::new(manifest));
+        self.warm.clear();
+        *self.restricted.lock().unwrap_or_else(|p| p.into_inner()) = Some(why);
+    }
+
+    /// Why its grants were narrowed after it loaded, if they were.
+    pub fn restricted(&self) -> Option<String> {
+        self.restricted.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// Runs `method` with `params` for `conn`.
@@ -207,10 +293,9 @@ impl LoadedPlugin {
         if params.len() as u64 > self.limits.max_params.as_u64() {
             return Err(CallFailure::ParamsTooLarge { size: params.len(), limit: self.limits.max_params.as_u64() });
         }
-        self.usage.calls.fetch_add(1, Ordering::Relaxed);
         let host = self.host_context(rt, request_id);
         let result = execute(rt, self, host, Invocation::Call { conn, method, params }).await;
-        self.count(&result);
+        self.usage.record(method, &conn.user, result.as_ref().is_err_and(CallFailure::is_fault));
         match result? {
             Answer::Replied(bytes) => Ok(bytes),
             _ => Err(CallFailure::Trap("unexpected answer".into())),
@@ -226,19 +311,12 @@ impl LoadedPlugin {
         channel: &str,
         data: Option<&[u8]>,
     ) -> Result<SubscribeGrant, CallFailure> {
-        self.usage.calls.fetch_add(1, Ordering::Relaxed);
         let host = self.host_context(rt, request_id);
         let result = execute(rt, self, host, Invocation::Subscribe { conn, channel, data }).await;
-        self.count(&result);
+        self.usage.record(SUBSCRIBE_KEY, &conn.user, result.as_ref().is_err_and(CallFailure::is_fault));
         match result? {
             Answer::Subscribed(grant) => Ok(grant),
             _ => Err(CallFailure::Trap("unexpected answer".into())),
-        }
-    }
-
-    fn count(&self, result: &Result<Answer, CallFailure>) {
-        if result.as_ref().is_err_and(CallFailure::is_fault) {
-            self.usage.faults.fetch_add(1, Ordering::Relaxed);
         }
     }
 

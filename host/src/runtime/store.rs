@@ -38,23 +38,78 @@ impl WasiView for CallState {
     }
 }
 
-/// Caps linear memory and records that the cap was hit, so the trap can be named.
+/// Caps what one plugin instance may hold, summed over all its memories and tables (a
+/// component can carry several of each), and records that the memory cap was hit so the
+/// trap can be named.
 pub(super) struct MemoryCap {
+    /// Bytes of linear memory all memories together may reach.
     pub(super) limit: usize,
     pub(super) hit: bool,
+    /// Bytes all memories hold now.
+    memory_total: usize,
+    /// Elements all tables hold now.
+    table_total: usize,
+    /// How many memories, tables and core instances the instance may create.
+    counts: InstanceCounts,
+}
+
+/// The most memories, tables and core instances one plugin instance may create.
+#[derive(Clone, Copy)]
+pub(super) struct InstanceCounts {
+    pub(super) memories: usize,
+    pub(super) tables: usize,
+    pub(super) core_instances: usize,
+}
+
+/// Table elements one instance may hold in all its tables together.
+const TABLE_ELEMENTS: usize = 1_000_000;
+
+impl MemoryCap {
+    pub(super) fn new(limit: usize, counts: InstanceCounts) -> Self {
+        Self { limit, hit: false, memory_total: 0, table_total: 0, counts }
+    }
 }
 
 impl ResourceLimiter for MemoryCap {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+    fn memory_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let total = (self.memory_total - current.min(self.memory_total)).saturating_add(desired);
+        if total > self.limit {
             self.hit = true;
             return Ok(false);
         }
+        self.memory_total = total;
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1_000_000)
+    fn table_growing(&mut self, current: usize, desired: usize, _max: Option<usize>) -> wasmtime::Result<bool> {
+        let total = (self.table_total - current.min(self.table_total)).saturating_add(desired);
+        if total > TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        self.table_total = total;
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.counts.core_instances
+    }
+
+    fn tables(&self) -> usize {
+        self.counts.tables
+    }
+
+    fn memories(&self) -> usize {
+        self.counts.memories
+    }
+}
+
+impl CallState {
+    /// Gives up this call's turn on the long-call lane, if it holds one: a call's turn ends
+    /// with the call, even when its instance is kept for the user's next call.
+    pub(super) fn leave_lane(&self) {
+        if let Ok(mut turn) = self.lane_turn.lock() {
+            turn.take();
+        }
     }
 }
 
@@ -77,7 +132,7 @@ pub(super) fn new_store(
         CallState {
             wasi: wasi_ctx(plugin, stderr),
             table: ResourceTable::new(),
-            memory: MemoryCap { limit: plugin.limits.memory.as_u64() as usize, hit: false },
+            memory: MemoryCap::new(plugin.limits.memory.as_u64() as usize, rt.instance_counts),
             host,
             started: Instant::now(),
             deadline,
@@ -120,12 +175,15 @@ fn on_tick(mut ctx: wasmtime::StoreContextMut<'_, CallState>) -> wasmtime::Resul
     ))
 }
 
-/// A WASI context that grants nothing: no files, no env, no network, no stdin;
+/// A WASI context that grants nothing: no files, no env, no sockets, no stdin;
 /// stdout and stderr go to a buffer that is logged if the call traps.
 fn wasi_ctx(plugin: &LoadedPlugin, stderr: &MemoryOutputPipe) -> WasiCtx {
     let mut builder = WasiCtxBuilder::new();
     builder.stdout(stderr.clone()).stderr(stderr.clone());
-    if !plugin.manifest.grants(Grant::Clock) {
+    // No sockets and no name lookups: a plugin's one way out is a granted capability. These
+    // are wasmtime-wasi's defaults today; saying so keeps a changed default from opening them.
+    builder.allow_tcp(false).allow_udp(false).allow_ip_name_lookup(false);
+    if !plugin.manifest().grants(Grant::Clock) {
         builder.wall_clock(FrozenClock).monotonic_clock(FrozenClock);
     }
     builder.build()

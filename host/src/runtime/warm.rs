@@ -33,6 +33,13 @@ impl WarmPool {
         slots.remove(at).map(|(_, warm)| warm)
     }
 
+    /// Drops every kept instance.
+    pub(super) fn clear(&self) {
+        if let Ok(mut slots) = self.slots.lock() {
+            slots.clear();
+        }
+    }
+
     pub(super) fn put(&self, user: String, warm: Warm) {
         let Ok(mut slots) = self.slots.lock() else { return };
         if self.capacity == 0 {

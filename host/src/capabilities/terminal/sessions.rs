@@ -359,9 +359,16 @@ fn map_status(status: &tonic::Status) -> TerminalError {
     match status.code() {
         Code::NotFound => TerminalError::NotFound,
         Code::ResourceExhausted => TerminalError::LimitReached,
-        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => TerminalError::Invalid(message),
+        Code::InvalidArgument | Code::FailedPrecondition | Code::OutOfRange => {
+            // The agent's message may quote what the client sent: log it, reply without it.
+            tracing::info!(code = ?status.code(), error = %message, "terminal agent refused a request");
+            TerminalError::Invalid("the terminal agent refused the request".into())
+        }
         Code::DeadlineExceeded => TerminalError::Timeout,
-        Code::PermissionDenied | Code::Unauthenticated => TerminalError::Denied(message),
+        Code::PermissionDenied | Code::Unauthenticated => {
+            tracing::warn!(code = ?status.code(), error = %message, "terminal agent denied a request");
+            TerminalError::Denied("the terminal agent denied the request".into())
+        }
         Code::Unavailable | Code::Cancelled | Code::Unknown => {
             // Connection errors name the agent's address, which is the operator's business.
             tracing::warn!(code = ?status.code(), error = %message, "terminal agent unreachable");
@@ -369,7 +376,7 @@ fn map_status(status: &tonic::Status) -> TerminalError {
         }
         code => {
             tracing::warn!(?code, error = %message, "terminal agent error");
-            TerminalError::Unavailable(format!("terminal agent error: {message}"))
+            TerminalError::Unavailable("terminal agent error".into())
         }
     }
 }

@@ -6,7 +6,7 @@ use plughost_sdk::{Conn, RpcError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// Params of `apiprobe.publish` and `apiprobe.broadcast`.
+/// Params of `apiprobe.publish`, `apiprobe.broadcast` and `apiprobe.broadcast_each`.
 #[derive(Deserialize, JsonSchema)]
 struct PublishParams {
     /// Channels to publish to (`publish` uses the first)
@@ -36,8 +36,7 @@ struct Published {
 fn publish(_conn: &Conn, p: PublishParams) -> Result<Published, RpcError> {
     let channel = p.channels.first().ok_or_else(|| RpcError::new(103, "no channel"))?;
     let position = if p.binary {
-        let bytes = plughost_sdk::serde_json::to_vec(&p.data).map_err(|e| RpcError::new(500, e.to_string()))?;
-        plughost_sdk::publish_binary(channel, &bytes)?
+        plughost_sdk::publish_binary(channel, &json_bytes(&p.data)?)?
     } else {
         plughost_sdk::publish(channel, &p.data)?
     };
@@ -50,11 +49,54 @@ struct Ok {
     ok: bool,
 }
 
-/// Broadcasts to every channel.
+/// Broadcasts to every channel; fails when any channel failed.
 #[plughost_sdk::rpc("apiprobe.broadcast")]
 fn broadcast(_conn: &Conn, p: PublishParams) -> Result<Ok, RpcError> {
-    plughost_sdk::broadcast(&p.channels, &p.data)?;
+    if p.binary {
+        plughost_sdk::broadcast_binary(&p.channels, &json_bytes(&p.data)?)?;
+    } else {
+        plughost_sdk::broadcast(&p.channels, &p.data)?;
+    }
     Ok(Ok { ok: true })
+}
+
+/// One channel's failure, as the client would see it from `?`.
+#[derive(Serialize, JsonSchema)]
+struct Failure {
+    code: u32,
+    message: String,
+    temporary: bool,
+}
+
+/// `{"results": [...]}`: per channel, in order, `null` when delivered.
+#[derive(Serialize, JsonSchema)]
+struct EachResult {
+    results: Vec<Option<Failure>>,
+}
+
+/// Broadcasts to every channel; returns each channel's outcome.
+#[plughost_sdk::rpc("apiprobe.broadcast_each")]
+fn broadcast_each(_conn: &Conn, p: PublishParams) -> Result<EachResult, RpcError> {
+    let each = if p.binary {
+        plughost_sdk::broadcast_binary_each(&p.channels, &json_bytes(&p.data)?)?
+    } else {
+        plughost_sdk::broadcast_each(&p.channels, &p.data)?
+    };
+    let results = each
+        .into_iter()
+        .map(|r| {
+            r.err().map(|e| {
+                let e = RpcError::from(e);
+                Failure { code: e.code, message: e.message, temporary: e.temporary }
+            })
+        })
+        .collect();
+    Ok(EachResult { results })
+}
+
+/// `data`'s JSON text as bytes, for the binary variants.
+fn json_bytes(data: &Value) -> Result<Vec<u8>, RpcError> {
+    plughost_sdk::serde_json::to_vec(data).map_err(|e| RpcError::new(500, e.to_string()))
 }
 
 /// Params of `apiprobe.history` and `apiprobe.presence`.
@@ -107,4 +149,4 @@ fn presence(_conn: &Conn, p: ChannelParams) -> Result<Presence, RpcError> {
     Ok(Presence { clients: entries.into_iter().map(|e| Present { client: e.client, user: e.user }).collect() })
 }
 
-plughost_sdk::plugin!(publish, broadcast, history, presence);
+plughost_sdk::plugin!(publish, broadcast, broadcast_each, history, presence);

@@ -1,5 +1,5 @@
 //! Fixture: a plugin built against contract `plughost:rpc@0.2.0` (a copy of the real WIT with
-//! only the version changed); the host, which speaks 0.1.0, must refuse it.
+//! only the version changed); the host, which speaks 0.1.x, must refuse it.
 
 wit_bindgen::generate!({ path: "wit", world: "plugin" });
 

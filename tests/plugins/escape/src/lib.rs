@@ -44,4 +44,39 @@ fn try_all(_conn: &Conn) -> Result<Reach, RpcError> {
     })
 }
 
-plughost_sdk::plugin!(try_all);
+/// How many sockets the plugin could open and hold at once, and whether it could resolve a name.
+#[derive(Serialize, JsonSchema)]
+struct Sockets {
+    /// TCP sockets created (and held open), out of 10,000 tries
+    tcp_created: u32,
+    /// UDP sockets created (and held open), out of 10,000 tries
+    udp_created: u32,
+    /// Whether resolving `localhost` was allowed
+    name_lookup: bool,
+}
+
+/// Tries to exhaust the host's file descriptors: creates up to 10,000 TCP and 10,000 UDP
+/// sockets, holding every one open until it returns.
+#[plughost_sdk::rpc("escape.sockets")]
+fn sockets(_conn: &Conn) -> Result<Sockets, RpcError> {
+    use wasi::sockets::network::IpAddressFamily;
+    let mut held_tcp = Vec::new();
+    for _ in 0..10_000 {
+        match wasi::sockets::tcp_create_socket::create_tcp_socket(IpAddressFamily::Ipv4) {
+            Ok(socket) => held_tcp.push(socket),
+            Err(_) => break,
+        }
+    }
+    let mut held_udp = Vec::new();
+    for _ in 0..10_000 {
+        match wasi::sockets::udp_create_socket::create_udp_socket(IpAddressFamily::Ipv4) {
+            Ok(socket) => held_udp.push(socket),
+            Err(_) => break,
+        }
+    }
+    let network = wasi::sockets::instance_network::instance_network();
+    let name_lookup = wasi::sockets::ip_name_lookup::resolve_addresses(&network, "localhost").is_ok();
+    Ok(Sockets { tcp_created: held_tcp.len() as u32, udp_created: held_udp.len() as u32, name_lookup })
+}
+
+plughost_sdk::plugin!(try_all, sockets);

@@ -64,4 +64,40 @@ fn bigreply(_conn: &Conn, p: BigReplyParams) -> Result<String, RpcError> {
     Ok("x".repeat(len))
 }
 
-plughost_sdk::plugin!(forever, recurse_forever, alloc, bigreply);
+/// Params of `spin.busy`.
+#[derive(Deserialize, JsonSchema)]
+struct BusyParams {
+    /// How long to keep the CPU busy, in milliseconds
+    ms: u64,
+}
+
+/// When a `spin.busy` call ran, by the wall clock.
+#[derive(Serialize, JsonSchema)]
+struct Ran {
+    /// Milliseconds since the Unix epoch when the call started
+    started_ms: u64,
+    /// Milliseconds since the Unix epoch when it finished
+    finished_ms: u64,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// Keeps the CPU busy for `ms` milliseconds, then says when it started and finished: a slow
+/// call that completes. Needs the `clock` grant (without it the clock is frozen: code 1400).
+#[plughost_sdk::rpc("spin.busy")]
+fn busy(_conn: &Conn, p: BusyParams) -> Result<Ran, RpcError> {
+    let started_ms = now_ms();
+    if started_ms == 0 {
+        return Err(RpcError::new(1400, "spin.busy needs the clock grant"));
+    }
+    let begin = std::time::Instant::now();
+    let mut n: u64 = 0;
+    while begin.elapsed() < std::time::Duration::from_millis(p.ms) {
+        n = black_box(n.wrapping_add(1));
+    }
+    Ok(Ran { started_ms, finished_ms: now_ms() })
+}
+
+plughost_sdk::plugin!(forever, recurse_forever, alloc, bigreply, busy);

@@ -39,4 +39,10 @@ fn trap_if_v2(_conn: &Conn) -> Result<Version, RpcError> {
     Ok(Version { version })
 }
 
-plughost_sdk::plugin!(get, trap_if_v2);
+/// Panics in every version: a trap any client can cause on purpose.
+#[plughost_sdk::rpc("version.panic")]
+fn panic_always(_conn: &Conn) -> Result<Version, RpcError> {
+    panic!("version {} traps on purpose", version());
+}
+
+plughost_sdk::plugin!(get, trap_if_v2, panic_always);
