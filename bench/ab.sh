@@ -12,7 +12,7 @@ dir=$(mktemp -d)
 cp plugins/echo.wasm "$dir/"
 secret=ab-bench-secret-0123456789
 start() { # binary port
-  PLUGHOST_PROXY_SECRET=$secret PLUGHOST_CACHE_DIR="$dir/cache-$2" "$1" serve --plugins "$dir" --listen "127.0.0.1:$2" 2>"$dir/host-$2.log" &
+  PLUGHOST_PROXY_SECRET=$secret PLUGHOST_CACHE_DIR="$dir/cache-$2" "$1" serve --plugins "$dir" --listen "127.0.0.1:$2" >"$dir/host-$2.log" 2>&1 &
   echo $!
 }
 pa=$(start "$A" 18093); pb=$(start "$B" 18094)
@@ -22,7 +22,7 @@ for port in 18093 18094; do
 done
 run() { # name port
   local out
-  out=$(wrk -t2 -c50 -d"$DURATION" --latency -H "X-Plughost-Secret: $secret" -s bench/ab.lua "http://127.0.0.1:$2")
+  out=$(wrk -t2 -c50 -d"$DURATION" --latency -H "X-Plughost-Secret: $secret" -s bench/ab.lua "http://127.0.0.1:$2/centrifugo/rpc")
   local rps p99 counts
   rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
   counts=$(grep bad_replies <<<"$out")

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 PLUGHOST=target/release/plughost
 CENTRIFUGO=.tools/bin/centrifugo
-STATE=.tools/run
+STATE=${PLUGHOST_RUN_STATE:-.tools/run}
 HOST_PORT=${PLUGHOST_PORT:-8080}
 CENTRIFUGO_PORT=${CENTRIFUGO_PORT:-8000}
 TERMINAL_PORT=${TERMINAL_PORT:-50051}

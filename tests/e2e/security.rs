@@ -368,3 +368,48 @@ async fn weak_secrets_are_called_out_and_secrets_stay_out_of_the_log() {
         assert!(!log.contains(secret), "the log shows a secret:\n{log}");
     }
 }
+
+/// `make run`'s script keeps the secrets it generates private: the files that hold them are
+/// 0600 in a 0700 folder, and its banner does not print them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn make_run_keeps_its_secrets_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let state = tempfile::tempdir().unwrap();
+    let port = |_: ()| plughost_e2e::free_port().to_string();
+    let host_port = port(());
+    let mut run = std::process::Command::new("bash")
+        .arg(plughost_e2e::root().join("scripts/run.sh"))
+        .current_dir(plughost_e2e::root())
+        .env("PLUGHOST_RUN_STATE", state.path())
+        .env("PLUGHOST_PORT", &host_port)
+        .env("CENTRIFUGO_PORT", port(()))
+        .env("TERMINAL_PORT", port(()))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("scripts/run.sh starts");
+    let healthz = format!("http://127.0.0.1:{host_port}/healthz");
+    eventually("make run's host", async || plughost_e2e::client().get(&healthz).send().await.is_ok_and(|r| r.status().is_success())).await;
+    // The banner is printed once the host answers; give it a moment, then stop everything.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    std::process::Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut out = String::new();
+        std::io::Read::read_to_string(run.stdout.as_mut().unwrap(), &mut out).unwrap();
+        run.wait().unwrap();
+        out
+    })
+    .await
+    .unwrap();
+    let secrets = std::fs::read_to_string(state.path().join("secrets.env")).unwrap();
+    let mode = |name: &str| std::fs::metadata(state.path().join(name)).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode("secrets.env"), 0o600);
+    assert_eq!(mode("host.toml"), 0o600);
+    assert_eq!(mode("centrifugo.json"), 0o600);
+    assert_eq!(std::fs::metadata(state.path()).unwrap().permissions().mode() & 0o777, 0o700);
+    assert!(output.contains("plughost"), "no banner: {output}");
+    for line in secrets.lines() {
+        let value = line.split_once('=').unwrap().1;
+        assert!(!output.contains(value), "the banner prints a secret: {output}");
+    }
+}
