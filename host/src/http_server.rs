@@ -26,7 +26,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -136,9 +136,13 @@ async fn serve_connection(stream: TcpStream, service: TowerToHyperService<Router
     let mut connection = std::pin::pin!(connection);
     let mut stopped = std::pin::pin!(stop.cancelled());
     let mut stopping = false;
+    // The watchdog looks at the connection's phase a few times per timeout instead of
+    // re-arming a timer on every request: a timed-out connection closes at most a quarter of
+    // the shorter timeout late, and a request costs no timer or wake-up of its own.
+    let every = (limits.header_timeout.min(limits.idle_timeout) / 4).max(Duration::from_millis(50));
+    let mut checks = tokio::time::interval_at(Instant::now() + every, every);
+    checks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let deadline = activity.deadline();
-        let changed = activity.changed.notified();
         tokio::select! {
             result = connection.as_mut() => {
                 if let Err(error) = result {
@@ -146,8 +150,7 @@ async fn serve_connection(stream: TcpStream, service: TowerToHyperService<Router
                 }
                 return;
             }
-            () = changed => {}
-            () = sleep_until(deadline) => {
+            _ = checks.tick() => {
                 if let Some(phase) = activity.expired() {
                     tracing::debug!(phase, "closing an HTTP connection that ran out of time");
                     return;
@@ -164,21 +167,10 @@ async fn serve_connection(stream: TcpStream, service: TowerToHyperService<Router
     }
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
 /// What a connection is doing, as its reads, bodies and handlers report it.
 struct Activity {
     limits: HttpLimits,
     phase: Mutex<Phase>,
-    /// Woken when the deadline moves earlier or appears: a request starts arriving on an
-    /// idle connection, or a handler finishes. (Its other moves are later or to none, which
-    /// the watchdog finds when it wakes.)
-    changed: Notify,
 }
 
 struct Phase {
@@ -197,7 +189,7 @@ impl Activity {
     fn new(limits: HttpLimits) -> Self {
         let now = Instant::now();
         let phase = Phase { handling: 0, request_since: Some(now), body_due: None, last_active: now };
-        Self { limits, phase: Mutex::new(phase), changed: Notify::new() }
+        Self { limits, phase: Mutex::new(phase) }
     }
 
     fn phase(&self) -> MutexGuard<'_, Phase> {
@@ -210,8 +202,6 @@ impl Activity {
         phase.last_active = now;
         if phase.handling == 0 && phase.request_since.is_none() {
             phase.request_since = Some(now);
-            drop(phase);
-            self.changed.notify_one();
         }
     }
 
@@ -249,10 +239,6 @@ impl Activity {
         }
     }
 
-    fn deadline(&self) -> Option<Instant> {
-        self.deadline_of(&self.phase()).map(|(at, _)| at)
-    }
-
     /// The phase that ran out of time, if the deadline has passed.
     fn expired(&self) -> Option<&'static str> {
         self.deadline_of(&self.phase()).filter(|(at, _)| *at <= Instant::now()).map(|(_, phase)| phase)
@@ -271,8 +257,6 @@ impl Drop for HandlerGuard {
         let mut phase = self.0.phase();
         phase.handling -= 1;
         phase.last_active = Instant::now();
-        drop(phase);
-        self.0.changed.notify_one();
     }
 }
 
