@@ -163,30 +163,31 @@ impl CentrifugoProxy for GrpcProxy {
     }
 }
 
-/// The request's fields; proto3 cannot tell an empty `b64data` from an absent one.
-fn fields<'a>(client: String, user: String, transport: String, protocol: String, encoding: &'a str, data: Vec<u8>, b64data: &'a str, meta: &'a [u8]) -> Fields<'a> {
-    Fields {
-        client,
-        user,
-        transport,
-        protocol,
-        encoding,
-        data: Data::Unchecked(data),
-        b64data: (!b64data.is_empty()).then_some(b64data),
-        meta: Some(meta),
-    }
+/// The fields of a request (RPC and subscribe requests name them alike); proto3 cannot tell
+/// an empty `b64data` from an absent one.
+macro_rules! fields {
+    ($r:ident) => {
+        Fields {
+            client: $r.client,
+            user: $r.user,
+            transport: $r.transport,
+            protocol: $r.protocol,
+            encoding: &$r.encoding,
+            data: Data::Unchecked($r.data),
+            b64data: (!$r.b64data.is_empty()).then_some($r.b64data.as_str()),
+            meta: Some(&$r.meta),
+        }
+    };
 }
 
 /// Decodes an RPC proxy request into the call the HTTP front end would make.
 pub fn decode_rpc(r: pb::RpcRequest) -> Result<(RpcCall, Encoding), RpcError> {
-    let f = fields(r.client, r.user, r.transport, r.protocol, &r.encoding, r.data, &r.b64data, &r.meta);
-    request::rpc(f, r.method)
+    request::rpc(fields!(r), r.method)
 }
 
 /// Decodes a subscribe proxy request.
 pub fn decode_subscribe(r: pb::SubscribeRequest) -> Result<SubscribeCall, RpcError> {
-    let f = fields(r.client, r.user, r.transport, r.protocol, &r.encoding, r.data, &r.b64data, &r.meta);
-    request::subscribe(f, r.channel)
+    request::subscribe(fields!(r), r.channel)
 }
 
 fn error_of(error: RpcError) -> pb::Error {
