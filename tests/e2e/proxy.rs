@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use plughost_e2e::{client, example_plugin, fixture_plugin, Host, PluginDir};
+use plughost_e2e::{client, example_plugin, fixture_plugin, now_ms, Host, PluginDir};
 use serde_json::{json, Value};
 
 async fn examples() -> (PluginDir, Host) {
@@ -257,11 +257,6 @@ async fn sigterm_finishes_in_flight_calls_and_exits_zero() {
         "not in flight at SIGTERM ({sigterm_at}): ran {started}..{finished}"
     );
     assert!(status.success(), "exit status {status}\n{}", host.log_text());
-}
-
-/// Milliseconds since the Unix epoch, as `spin.busy` reports its times.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[tokio::test]

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use plughost_e2e::{fixture_plugin, Host, PluginDir};
+use plughost_e2e::{fixture_plugin, wait_for, Host, PluginDir};
 use serde_json::{json, Value};
 
 /// Callers hammering one method until stopped; they record every reply.
@@ -51,17 +51,6 @@ impl Load {
 
 fn version_of(reply: &Value) -> Option<u64> {
     reply["result"]["data"]["version"].as_u64()
-}
-
-async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = Instant::now();
-    while started.elapsed() < Duration::from_secs(20) {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 /// Replaces `dir/name.wasm` by renaming a complete file over it (what `make plugins` does).

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use plughost_e2e::{client, example_plugin, fixture_plugin, Host, PluginDir};
+use plughost_e2e::{client, example_plugin, fixture_plugin, now_ms, Host, PluginDir};
 use serde_json::{json, Value};
 
 const SPIN_LIMITS: &str = "[limits]\ndeadline = \"300ms\"\nmemory = \"32 MiB\"\nmax_reply = \"64 KiB\"\n";
@@ -217,11 +217,6 @@ async fn concurrency_limit_queues_then_refuses_as_busy() {
     assert_eq!(host.rpc("spin.forever", json!({}), "a").await.unwrap()["error"]["code"], 408);
     let ok = host.rpc("spin.bigreply", json!({"bytes": 10}), "d").await.unwrap();
     assert_eq!(ok["result"]["data"], "xxxxxxxx");
-}
-
-/// Milliseconds since the Unix epoch, as `spin.busy` reports its times.
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The sandbox's trust boundaries, tried as an attacker would: each test is the attack, and
 //! fails when the boundary gives way.
 
-use plughost_e2e::{fixture_plugin, Host, PluginDir};
+use plughost_e2e::{fixture_plugin, wait_for, Host, PluginDir};
 use serde_json::json;
 
 /// Under both instance policies, one user's long call must not keep the shared long-call
@@ -10,13 +10,13 @@ use serde_json::json;
 async fn long_calls_of_many_users_all_finish_under_both_instance_policies() {
     for policy in ["fresh", "per-user"] {
         let dir = PluginDir::new();
-        dir.add("busy", &fixture_plugin("busy"))
-            .manifest("busy", &format!("[limits]\ndeadline = \"5s\"\ninstances = \"{policy}\"\n"));
+        dir.add("spin", &fixture_plugin("spin"))
+            .manifest("spin", &format!("grants = [\"clock\"]\n[limits]\ndeadline = \"5s\"\ninstances = \"{policy}\"\n"));
         let host = Host::start(dir.path(), &[]).await.unwrap();
         for user in ["alice", "bob", "carol", "", "alice"] {
-            // Tens of milliseconds of guest CPU: many epoch ticks, so the call takes the lane.
-            let reply = host.rpc("busy.work", json!({"iterations": 100_000_000u64}), user).await.unwrap();
-            assert_eq!(reply["result"]["data"]["iterations"], 100_000_000u64, "policy {policy}, user {user:?}: {reply}");
+            // 100 ms of guest CPU: many epoch ticks, so the call takes the lane.
+            let reply = host.rpc("spin.busy", json!({"ms": 100}), user).await.unwrap();
+            assert!(reply["result"]["data"]["finished_ms"].is_u64(), "policy {policy}, user {user:?}: {reply}");
         }
     }
 }
@@ -71,18 +71,6 @@ async fn pool_exhaustion_is_a_temporary_error_and_no_fault_of_the_plugin() {
     assert_eq!(reply["result"]["data"]["echoed"], true, "{reply}");
 }
 
-/// Waits up to 10 s for `check` to hold.
-async fn eventually(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while started.elapsed() < std::time::Duration::from_secs(10) {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
-}
-
 /// Clients cannot force a downgrade by making a new version trap on purpose: not one client
 /// alone, and not several clients hitting a method the previous version trapped on as often.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -100,7 +88,7 @@ async fn clients_cannot_force_a_rollback_by_trapping_a_new_version_on_purpose() 
     let on_probation = async || host.plugins().await.unwrap()["plugins"][0]["on_probation"] == true;
     std::fs::copy(fixture_plugin("versioned-v2"), dir.path().join(".versioned.wasm.tmp")).unwrap();
     std::fs::rename(dir.path().join(".versioned.wasm.tmp"), dir.path().join("versioned.wasm")).unwrap();
-    eventually("version 2 on probation", on_probation).await;
+    wait_for("version 2 on probation", on_probation).await;
 
     // One attacker alone traps every call it makes.
     for _ in 0..10 {
@@ -133,7 +121,7 @@ async fn revoking_a_grant_takes_effect_while_the_old_version_keeps_serving() {
 
     std::fs::write(dir.path().join(".publisher.toml.tmp"), "channels = [\"allowed#*\"]\n").unwrap();
     std::fs::rename(dir.path().join(".publisher.toml.tmp"), dir.path().join("publisher.toml")).unwrap();
-    eventually("the new manifest's refusal", async || !host.plugins().await.unwrap()["plugins"][0]["last_refusal"].is_null()).await;
+    wait_for("the new manifest's refusal", async || !host.plugins().await.unwrap()["plugins"][0]["last_refusal"].is_null()).await;
 
     let reply = publish().await;
     assert_eq!(reply["error"]["code"], 1003, "the revoked grant still works: {reply}");
@@ -145,7 +133,7 @@ async fn revoking_a_grant_takes_effect_while_the_old_version_keeps_serving() {
     // An unreadable manifest stops the plugin: nobody can tell what it may use.
     std::fs::write(dir.path().join(".publisher.toml.tmp"), "grants = [\"publish\"\n").unwrap();
     std::fs::rename(dir.path().join(".publisher.toml.tmp"), dir.path().join("publisher.toml")).unwrap();
-    eventually("the plugin to stop", async || publish().await["error"]["code"] == 102).await;
+    wait_for("the plugin to stop", async || publish().await["error"]["code"] == 102).await;
 }
 
 /// A plugin's publish is capped at its `max_publish` (1 MiB unless its manifest says more).
@@ -223,7 +211,7 @@ async fn a_component_with_several_memories_stays_within_one_memory_cap() {
 
     // The attack: 40 MiB in all.
     let (_dir, host) = start(20).await;
-    eventually("the plugin's load to finish", async || !status_of(&host).await.is_null()).await;
+    wait_for("the plugin's load to finish", async || !status_of(&host).await.is_null()).await;
     let status = status_of(&host).await;
     assert!(status["methods"].is_null(), "2 × 20 MiB loaded under a 32 MiB cap: {status}");
     let reason = status["last_refusal"]["reason"].as_str().unwrap_or_default();
@@ -389,7 +377,7 @@ async fn make_run_keeps_its_secrets_private() {
         .spawn()
         .expect("scripts/run.sh starts");
     let healthz = format!("http://127.0.0.1:{host_port}/healthz");
-    eventually("make run's host", async || plughost_e2e::client().get(&healthz).send().await.is_ok_and(|r| r.status().is_success())).await;
+    wait_for("make run's host", async || plughost_e2e::client().get(&healthz).send().await.is_ok_and(|r| r.status().is_success())).await;
     // The banner is printed once the host answers; give it a moment, then stop everything.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     std::process::Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap();
