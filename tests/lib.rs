@@ -208,45 +208,144 @@ impl Drop for Host {
 
 /// A running `terminal-agent` on a free loopback port, killed on drop. Its log is kept in a file.
 pub struct TerminalAgent {
-    child: Child,
-    /// `127.0.0.1:port` of its gRPC endpoint.
+    /// The running process (none only while it is being restarted).
+    child: Option<Child>,
+    /// `127.0.0.1:port` of its gRPC endpoint, or the path of its unix socket.
     pub addr: String,
+    /// The token it requires (also in `dir/token`).
+    pub token: String,
+    unix: bool,
+    args: Vec<String>,
+    dir: tempfile::TempDir,
     log: tempfile::NamedTempFile,
 }
 
+/// A client of the agent at `endpoint` (`http://...`) whose calls carry `token`, if any.
+pub type AgentClient = terminal_agent::proto::terminal_agent_client::TerminalAgentClient<
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, BearerToken>,
+>;
+
+/// Adds `authorization: Bearer <token>` to every call.
+#[derive(Clone)]
+pub struct BearerToken(Option<String>);
+
+impl tonic::service::Interceptor for BearerToken {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        if let Some(token) = &self.0 {
+            let value = format!("Bearer {token}").parse().map_err(|_| tonic::Status::internal("token not ASCII"))?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+}
+
+/// Connects to an agent over TCP, presenting `token` (none: no credentials at all).
+pub async fn agent_client(endpoint: &str, token: Option<&str>) -> Result<AgentClient> {
+    let channel = tonic::transport::Endpoint::from_shared(endpoint.to_string())?.connect().await?;
+    Ok(terminal_agent::proto::terminal_agent_client::TerminalAgentClient::with_interceptor(
+        channel,
+        BearerToken(token.map(String::from)),
+    ))
+}
+
 impl TerminalAgent {
-    /// Starts `terminal-agent` with extra `args` and waits until it accepts connections.
+    /// Starts `terminal-agent` on loopback TCP with a fresh token and extra `args`, and waits
+    /// until it accepts connections.
     pub async fn start(args: &[&str]) -> Result<Self> {
-        let addr = format!("127.0.0.1:{}", free_port());
+        Self::launch(false, args).await
+    }
+
+    /// Like [`TerminalAgent::start`], listening on a unix socket in a private folder.
+    pub async fn start_unix(args: &[&str]) -> Result<Self> {
+        Self::launch(true, args).await
+    }
+
+    async fn launch(unix: bool, args: &[&str]) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let token = format!("agent-token-{}-{}", std::process::id(), free_port());
+        std::fs::write(dir.path().join("token"), format!("{token}\n"))?;
+        let addr = if unix {
+            dir.path().join("agent.sock").display().to_string()
+        } else {
+            format!("127.0.0.1:{}", free_port())
+        };
         let log = tempfile::NamedTempFile::new()?;
-        let child = Command::new(terminal_agent_bin())
+        let args = args.iter().map(|a| a.to_string()).collect();
+        let mut agent = Self { child: None, addr, token, unix, args, dir, log };
+        agent.spawn().await?;
+        Ok(agent)
+    }
+
+    /// Starts the process (again) on the same address, token and arguments.
+    async fn spawn(&mut self) -> Result<()> {
+        let listen = if self.unix { format!("unix:{}", self.addr) } else { self.addr.clone() };
+        self.child = Some(Command::new(terminal_agent_bin())
             .arg("--listen")
-            .arg(&addr)
-            .args(args)
+            .arg(&listen)
+            .arg("--token-file")
+            .arg(self.dir.path().join("token"))
+            .args(&self.args)
             .env("RUST_LOG", "info")
+            .env_remove("PLUGHOST_TERMINAL_TOKEN")
             .stdout(Stdio::null())
-            .stderr(log.reopen()?)
+            .stderr(self.log.reopen()?)
             .spawn()
-            .with_context(|| format!("starting {}", terminal_agent_bin().display()))?;
-        let mut agent = Self { child, addr, log };
+            .with_context(|| format!("starting {}", terminal_agent_bin().display()))?);
         let started = Instant::now();
         loop {
-            if let Some(status) = agent.child.try_wait()? {
-                bail!("terminal-agent exited with {status} during startup:\n{}", agent.log_text());
+            let exited = match self.child.as_mut() {
+                Some(child) => child.try_wait()?,
+                None => None,
+            };
+            if let Some(status) = exited {
+                bail!("terminal-agent exited with {status} during startup:\n{}", self.log_text());
             }
-            if tokio::net::TcpStream::connect(&agent.addr).await.is_ok() {
-                return Ok(agent);
+            let ready = if self.unix {
+                tokio::net::UnixStream::connect(&self.addr).await.is_ok()
+            } else {
+                tokio::net::TcpStream::connect(&self.addr).await.is_ok()
+            };
+            if ready {
+                return Ok(());
             }
             if started.elapsed() > Duration::from_secs(30) {
-                bail!("terminal-agent did not start listening:\n{}", agent.log_text());
+                bail!("terminal-agent did not start listening:\n{}", self.log_text());
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
-    /// `http://addr`, the value of the host's `terminal_endpoint`.
+    /// Kills the agent (its sessions die with it) and starts it again on the same address.
+    pub async fn restart(&mut self) -> Result<()> {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        self.spawn().await
+    }
+
+    /// The value of the host's `terminal_endpoint`: `http://addr` or `unix:/path`.
     pub fn endpoint(&self) -> String {
-        format!("http://{}", self.addr)
+        if self.unix {
+            format!("unix:{}", self.addr)
+        } else {
+            format!("http://{}", self.addr)
+        }
+    }
+
+    /// The host's environment to reach this agent (endpoint and token).
+    pub fn host_env(&self) -> [(&'static str, String); 2] {
+        [("PLUGHOST_TERMINAL_ENDPOINT", self.endpoint()), ("PLUGHOST_TERMINAL_TOKEN", self.token.clone())]
+    }
+
+    /// An authenticated client (TCP agents only).
+    pub async fn client(&self) -> Result<AgentClient> {
+        agent_client(&self.endpoint(), Some(&self.token)).await
+    }
+
+    /// The folder holding its token file (and its socket).
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
     }
 
     /// Everything the agent logged so far.
@@ -257,8 +356,10 @@ impl TerminalAgent {
 
 impl Drop for TerminalAgent {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
     }
 }
 

@@ -42,8 +42,13 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// How to reach Centrifugo's server API and mint its tokens.
     pub centrifugo: CentrifugoConfig,
-    /// gRPC address of the terminal agent (`http://127.0.0.1:50051`).
+    /// Address of the terminal agent: `unix:/path/agent.sock`, `http://127.0.0.1:50051`, or
+    /// `https://host:port` for an agent on another machine.
     pub terminal_endpoint: Option<String>,
+    /// The token the terminal agent requires (its `--token-file`), sent with every call.
+    pub terminal_token: Option<SecretString>,
+    /// CA certificate (PEM) that signed an `https://` agent's certificate.
+    pub terminal_tls_ca: Option<PathBuf>,
     /// Hot reload and automatic rollback.
     pub reload: ReloadConfig,
     /// Folder with the built browser terminal (`web/dist`), served under `/terminal/`.
@@ -274,6 +279,8 @@ impl Default for Config {
             runtime: RuntimeConfig::default(),
             centrifugo: CentrifugoConfig::default(),
             terminal_endpoint: None,
+            terminal_token: None,
+            terminal_tls_ca: None,
             reload: ReloadConfig::default(),
             web_dir: None,
             demo_tokens: false,
@@ -297,6 +304,8 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PLUGHOST_ADMIN_SECRET", "admin_secret"),
     ("PLUGHOST_LOG_FORMAT", "log_format"),
     ("PLUGHOST_TERMINAL_ENDPOINT", "terminal_endpoint"),
+    ("PLUGHOST_TERMINAL_TOKEN", "terminal_token"),
+    ("PLUGHOST_TERMINAL_TLS_CA", "terminal_tls_ca"),
     ("PLUGHOST_WEB_DIR", "web_dir"),
     ("PLUGHOST_ALLOWED_HOSTS", "allowed_hosts"),
     ("PLUGHOST_HTTP_HEADER_TIMEOUT", "http_header_timeout"),
@@ -353,6 +362,8 @@ impl Config {
                     .map_err(|e| anyhow::anyhow!(e))?
             }
             "terminal_endpoint" => self.terminal_endpoint = Some(value.into()),
+            "terminal_token" => self.terminal_token = Some(value.into()),
+            "terminal_tls_ca" => self.terminal_tls_ca = Some(value.into()),
             "web_dir" => self.web_dir = Some(value.into()),
             // A comma-separated list.
             "allowed_hosts" => {

@@ -24,7 +24,7 @@ pub type Conn = bindings::plughost::rpc::types::Conn;
 pub type SubscribeGrant = bindings::exports::plughost::rpc::handler::SubscribeGrant;
 
 /// The `plughost:rpc` version this host implements.
-pub const CONTRACT_VERSION: &str = "0.1.1";
+pub const CONTRACT_VERSION: &str = "0.1.2";
 
 /// The WIT package of the contract.
 pub const PACKAGE: &str = "plughost:rpc";

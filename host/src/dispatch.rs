@@ -90,13 +90,20 @@ impl Dispatcher {
 
     /// Asks the plugin owning the channel's namespace whether the subscription is allowed.
     pub async fn subscribe(&self, call: SubscribeCall) -> Result<SubscribeGrant, RpcError> {
+        let runtime = self.registry.runtime();
+        // Host-published channels (a terminal session's output) are the host's to guard,
+        // whatever the plugin owning the namespace would answer.
+        if let Some(refusal) = runtime.subscription_refusal(&call.conn.user, &call.channel) {
+            tracing::info!(request_id = %call.request_id, channel = %refusal.channel, user = %call.conn.user, reason = refusal.reason, "subscription refused by the host");
+            let error = RpcError::new(codes::INVALID_PARAMS, format!("permission denied: {}", refusal.reason));
+            return Err(with_request_id(error, &call.request_id));
+        }
         let namespace = namespace_of(&call.channel);
         let table = self.registry.table();
         let Some(plugin) = table.namespace(namespace) else {
             tracing::info!(request_id = %call.request_id, channel = %call.channel, "subscription refused: no handler for its namespace");
             return Err(with_request_id(RpcError::new(codes::INVALID_PARAMS, "Permission denied"), &call.request_id));
         };
-        let runtime = self.registry.runtime();
         let result =
             plugin.subscribe(runtime, call.request_id.clone(), &call.conn, &call.channel, call.data.as_deref()).await;
         if result.as_ref().is_err_and(CallFailure::is_fault) {

@@ -53,6 +53,56 @@ pub struct Manifest {
     pub config: BTreeMap<String, String>,
     /// Overrides of the host's default limits.
     pub limits: LimitOverrides,
+    /// What the `terminal` grant allows (`[terminal]`).
+    pub terminal: TerminalPolicy,
+}
+
+/// The `[terminal]` section: what a plugin's terminal sessions may run and how much of the
+/// terminal agent one user may hold. The operator decides, not the plugin.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct TerminalPolicy {
+    /// Programs a session may run besides the agent's default shell (exact paths).
+    pub commands: Vec<String>,
+    /// Whether a caller without a user id may open a session.
+    pub allow_anonymous: bool,
+    /// Open sessions one user may hold through this plugin.
+    pub max_sessions_per_user: u32,
+    /// Largest single input.
+    pub max_input: ByteSize,
+    /// Input bytes per second one session accepts (bursts of one second's worth).
+    pub input_rate: ByteSize,
+    /// A session nobody watches and nobody calls for this long is closed.
+    #[serde(with = "humantime_serde")]
+    pub idle_close: Duration,
+}
+
+impl Default for TerminalPolicy {
+    fn default() -> Self {
+        Self {
+            commands: Vec::new(),
+            allow_anonymous: false,
+            max_sessions_per_user: 4,
+            max_input: ByteSize::kib(64),
+            input_rate: ByteSize::mib(1),
+            idle_close: Duration::from_secs(120),
+        }
+    }
+}
+
+impl TerminalPolicy {
+    /// What both policies allow: the commands both list, anonymous only if both allow it,
+    /// and the smaller of each cap.
+    fn narrowed_by(&self, newer: &TerminalPolicy) -> TerminalPolicy {
+        TerminalPolicy {
+            commands: self.commands.iter().filter(|c| newer.commands.contains(c)).cloned().collect(),
+            allow_anonymous: self.allow_anonymous && newer.allow_anonymous,
+            max_sessions_per_user: self.max_sessions_per_user.min(newer.max_sessions_per_user),
+            max_input: self.max_input.min(newer.max_input),
+            input_rate: self.input_rate.min(newer.input_rate),
+            idle_close: self.idle_close.min(newer.idle_close),
+        }
+    }
 }
 
 /// Limits a manifest may override; absent fields keep the host's defaults.
@@ -96,6 +146,7 @@ impl Manifest {
             channels: self.channels.iter().filter(|c| newer.channels.contains(c)).cloned().collect(),
             config: self.config.clone(),
             limits: self.limits.clone(),
+            terminal: self.terminal.narrowed_by(&newer.terminal),
         }
     }
 
@@ -173,6 +224,25 @@ mod tests {
         assert_eq!(narrowed.grants, vec![Grant::Clock]);
         assert_eq!(narrowed.channels, vec!["b#*".to_string()]);
         assert!(!narrowed.grants(Grant::Publish) && !narrowed.grants(Grant::Terminal));
+    }
+
+    #[test]
+    fn terminal_policy_defaults_and_narrowing() {
+        let default = Manifest::default().terminal;
+        assert!(default.commands.is_empty() && !default.allow_anonymous);
+        assert_eq!(default.max_sessions_per_user, 4);
+        let old: Manifest = toml::from_str(
+            "[terminal]\ncommands = [\"/bin/bash\", \"/usr/bin/htop\"]\nallow_anonymous = true\nmax_sessions_per_user = 8\n",
+        )
+        .unwrap();
+        let new: Manifest =
+            toml::from_str("[terminal]\ncommands = [\"/usr/bin/htop\"]\nmax_sessions_per_user = 2\nidle_close = \"5s\"\n").unwrap();
+        let narrowed = old.narrowed_by(&new).terminal;
+        assert_eq!(narrowed.commands, vec!["/usr/bin/htop".to_string()]);
+        assert!(!narrowed.allow_anonymous);
+        assert_eq!(narrowed.max_sessions_per_user, 2);
+        assert_eq!(narrowed.idle_close, Duration::from_secs(5));
+        assert!(toml::from_str::<Manifest>("[terminal]\ncomands = []\n").is_err(), "a misspelt key is refused");
     }
 
     #[test]

@@ -1,6 +1,9 @@
 //! Terminal sessions served by the terminal agent (the `terminal` host interface).
 //!
-//! A session's output is published by the host to `terminal#session#<id>`.
+//! A session's output is published by the host to `terminal#session#<id>`. The host
+//! enforces the session rules whatever the plugin does: a session belongs to the user
+//! whose call created it, only that user may write to, resize, close or follow it, and
+//! only the programs the manifest's `[terminal] commands` lists may run.
 
 use core::fmt;
 
@@ -10,7 +13,8 @@ use crate::error::{codes, RpcError};
 pub use wit::CreateOptions;
 
 impl CreateOptions {
-    /// An 80x24 session running the agent's default shell, owned by `owner`.
+    /// An 80x24 session running the agent's default shell. `owner` must be empty or the
+    /// calling user (`conn.user`): the host makes the caller the owner either way.
     pub fn new(owner: impl Into<String>) -> Self {
         CreateOptions {
             command: None,
@@ -36,7 +40,7 @@ pub enum TerminalError {
     Unavailable(String),
     /// The agent did not answer in time.
     Timeout,
-    /// The agent's session limit is reached.
+    /// A session cap (per user, or the agent's) or the input rate is reached.
     LimitReached,
     /// The request was invalid (bad size, unknown command, ...).
     Invalid(String),
@@ -49,7 +53,7 @@ impl fmt::Display for TerminalError {
             TerminalError::Denied(m) => write!(f, "permission denied: {m}"),
             TerminalError::Unavailable(m) => write!(f, "terminal agent unavailable: {m}"),
             TerminalError::Timeout => f.write_str("terminal agent timeout"),
-            TerminalError::LimitReached => f.write_str("terminal session limit reached"),
+            TerminalError::LimitReached => f.write_str("terminal limit reached"),
             TerminalError::Invalid(m) => write!(f, "invalid terminal request: {m}"),
         }
     }
@@ -93,9 +97,16 @@ pub fn create(options: CreateOptions) -> Result<String, TerminalError> {
     Ok(wit::create(&options)?)
 }
 
-/// Writes `data` to the session's input.
+/// Writes `data` to the session's input at once (concurrent calls are not ordered).
 pub fn input(session_id: &str, data: &[u8]) -> Result<(), TerminalError> {
     Ok(wit::input(session_id, data)?)
+}
+
+/// Writes input number `seq` (per session, from 1): the host writes numbered inputs in
+/// order even when their calls arrive out of order, waiting up to a second for missing
+/// ones; a number already received is `Invalid`.
+pub fn input_seq(session_id: &str, seq: u64, data: &[u8]) -> Result<(), TerminalError> {
+    Ok(wit::input_seq(session_id, seq, data)?)
 }
 
 /// Resizes the session's terminal.

@@ -11,6 +11,10 @@ pub mod proto {
 }
 
 #[cfg(feature = "agent")]
+mod auth;
+#[cfg(feature = "agent")]
+mod listen;
+#[cfg(feature = "agent")]
 mod pty;
 #[cfg(feature = "agent")]
 pub mod server;
@@ -18,4 +22,10 @@ pub mod server;
 mod session;
 
 #[cfg(feature = "agent")]
-pub use server::{serve, Agent, AgentConfig, AgentError};
+pub use auth::{validate_token, TokenCheck, TokenError, MIN_TOKEN_BYTES, TOKEN_ENV};
+#[cfg(feature = "agent")]
+pub use listen::{
+    serve, serve_on, BadListenAddr, ListenAddr, Listener, ServeError, TlsIdentity, UnixSocket,
+};
+#[cfg(feature = "agent")]
+pub use server::{Agent, AgentConfig, AgentError, OutputStats};

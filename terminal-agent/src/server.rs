@@ -1,7 +1,8 @@
-//! The `TerminalAgent` gRPC service: session registry, limits, idle reaping, shutdown.
+//! The `TerminalAgent` gRPC service: session registry, command allow-list, limits, idle
+//! reaping, shutdown.
 
 use std::collections::HashMap;
-use std::future::Future;
+use std::fmt;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -9,14 +10,14 @@ use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::Duration;
 
 use futures_util::stream::{self, Stream, StreamExt};
-use tokio::net::TcpListener;
-use tokio::sync::broadcast::error::RecvError;
+use tonic::service::interceptor::InterceptedService;
 use tonic::{Request, Response, Status};
 
+use crate::auth::{TokenCheck, TOKEN_ENV};
 use crate::proto::terminal_agent_server::{TerminalAgent, TerminalAgentServer};
 use crate::proto::{self, session_event};
 use crate::pty;
-use crate::session::{End, Event, Session};
+use crate::session::{Chunk, End, Item, Session};
 
 /// Largest accepted terminal dimension (columns or rows).
 pub const MAX_DIMENSION: u32 = 2000;
@@ -28,8 +29,14 @@ const INPUT_TIMEOUT: Duration = Duration::from_secs(10);
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Agent settings (the CLI flags).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AgentConfig {
+    /// Token every call must present as `authorization: Bearer <token>` (at least 16
+    /// bytes); `None` accepts any caller (only allowed on loopback and Unix sockets).
+    pub token: Option<String>,
+    /// Programs Create may run besides the default shell (exact match on `command`).
+    /// Arguments to the default shell are refused unless the shell is listed here.
+    pub allow_commands: Vec<String>,
     /// Most sessions whose process is running at once.
     pub max_sessions: usize,
     /// Program run when Create's command is empty.
@@ -46,9 +53,27 @@ pub struct AgentConfig {
     pub workdir: Option<PathBuf>,
 }
 
+impl fmt::Debug for AgentConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("allow_commands", &self.allow_commands)
+            .field("max_sessions", &self.max_sessions)
+            .field("shell", &self.shell)
+            .field("env_allow", &self.env_allow)
+            .field("inherit_env", &self.inherit_env)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("exit_grace", &self.exit_grace)
+            .field("workdir", &self.workdir)
+            .finish()
+    }
+}
+
 impl Default for AgentConfig {
     fn default() -> Self {
         AgentConfig {
+            token: None,
+            allow_commands: Vec::new(),
             max_sessions: 32,
             shell: default_shell(),
             env_allow: ["TERM", "LANG", "LC_ALL", "COLORTERM"]
@@ -90,6 +115,9 @@ pub enum AgentError {
     /// The child does not consume its input.
     #[error("terminal input is not being read")]
     InputStalled,
+    /// The command (or giving arguments to the default shell) is not in the allow-list.
+    #[error("{0}")]
+    NotAllowed(&'static str),
     /// The agent is shutting down.
     #[error("agent is shutting down")]
     ShuttingDown,
@@ -108,6 +136,7 @@ impl From<AgentError> for Status {
             }
             AgentError::Invalid(_) => Status::invalid_argument(msg),
             AgentError::Ended(_) => Status::failed_precondition(msg),
+            AgentError::NotAllowed(_) => Status::permission_denied(msg),
             AgentError::ShuttingDown => Status::unavailable(msg),
             AgentError::Internal(_) => Status::internal(msg),
         }
@@ -173,9 +202,26 @@ impl Agent {
         Agent { inner }
     }
 
-    /// The tonic service wrapping this agent.
-    pub fn into_service(self) -> TerminalAgentServer<Agent> {
-        TerminalAgentServer::new(self)
+    /// The tonic service wrapping this agent, behind the check of [`AgentConfig::token`].
+    pub fn into_service(self) -> InterceptedService<TerminalAgentServer<Agent>, TokenCheck> {
+        let check = TokenCheck::new(self.inner.config.token.as_deref());
+        TerminalAgentServer::with_interceptor(self, check)
+    }
+
+    /// The agent's settings.
+    pub fn config(&self) -> &AgentConfig {
+        &self.inner.config
+    }
+
+    /// Output bytes of a session so far and how many of them are retained, or `None`
+    /// for an unknown session.
+    pub fn output_stats(&self, session_id: &str) -> Option<OutputStats> {
+        let session = self.inner.get(session_id).ok()?;
+        let (total_bytes, retained_bytes) = session.output_bytes();
+        Some(OutputStats {
+            total_bytes,
+            retained_bytes,
+        })
     }
 
     /// Number of sessions currently known (running, or exited within the grace period).
@@ -202,6 +248,7 @@ impl Agent {
         if reg.shutting_down.load(Ordering::SeqCst) {
             return Err(AgentError::ShuttingDown);
         }
+        check_command(&reg.config, &req.command, &req.args)?;
         let cols = dimension(req.cols, 80, "cols")?;
         let rows = dimension(req.rows, 24, "rows")?;
         let program = if req.command.is_empty() {
@@ -249,7 +296,7 @@ impl Agent {
         };
         let session = Session::new(id.clone(), req.owner, program, master, cols, rows);
         reg.sessions().insert(id.clone(), session.clone());
-        tracing::info!(session = %id, owner = %session.owner, command = %session.command, pid, cols, rows, "session created");
+        tracing::info!(session = %session.short_id(), owner = %session.owner, command = %session.command, pid, cols, rows, "session created");
 
         let registry = self.inner.clone();
         tokio::spawn(async move {
@@ -270,6 +317,36 @@ impl Agent {
     }
 }
 
+/// A session's output volume (see [`Agent::output_stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OutputStats {
+    /// Bytes read from the PTY since the session started.
+    pub total_bytes: u64,
+    /// Bytes of output the session keeps for its subscribers.
+    pub retained_bytes: u64,
+}
+
+/// Refuses a command that is neither the default shell nor listed, and arguments to the
+/// default shell unless the shell is listed (`sh -c ...` would run anything).
+fn check_command(config: &AgentConfig, command: &str, args: &[String]) -> Result<(), AgentError> {
+    let listed = |program: &str| config.allow_commands.iter().any(|a| a == program);
+    let default_shell = command.is_empty() || command == config.shell;
+    if !default_shell && !listed(command) {
+        tracing::warn!("create refused: command not in --allow-command");
+        tracing::debug!(command = ?command, "refused command");
+        return Err(AgentError::NotAllowed(
+            "command not allowed by this agent (see its --allow-command)",
+        ));
+    }
+    if default_shell && !args.is_empty() && !listed(&config.shell) {
+        tracing::warn!("create refused: arguments to the default shell");
+        return Err(AgentError::NotAllowed(
+            "arguments to the default shell are not allowed unless the shell is in --allow-command",
+        ));
+    }
+    Ok(())
+}
+
 /// Periodically closes sessions that are idle for `idle`; stops with the agent.
 async fn reap_idle(registry: Weak<Registry>, idle: Duration) {
     let tick = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(5));
@@ -287,7 +364,7 @@ async fn reap_idle(registry: Weak<Registry>, idle: Duration) {
             .cloned()
             .collect();
         for s in idle_sessions {
-            tracing::info!(session = %s.id, "closing idle session");
+            tracing::info!(session = %s.short_id(), "closing idle session");
             s.request_close("idle");
         }
     }
@@ -315,11 +392,12 @@ fn child_env(
         .iter()
         .filter_map(|name| std::env::var(name).ok().map(|v| (name.clone(), v)))
         .collect();
-    env.retain(|(k, _)| k != "TERM" && k != "SHELL");
+    // The agent's own token never reaches a child, whatever --inherit-env says.
+    env.retain(|(k, _)| k != "TERM" && k != "SHELL" && k != TOKEN_ENV);
     env.push(("TERM".into(), "xterm-256color".into()));
     env.push(("SHELL".into(), config.shell.clone()));
     for (name, value) in requested {
-        if !config.env_allow.iter().any(|a| a == name) {
+        if name == TOKEN_ENV || !config.env_allow.iter().any(|a| a == name) {
             tracing::debug!(name = %name, "dropping environment variable not in the allow-list");
             continue;
         }
@@ -356,9 +434,13 @@ fn end_event(end: End) -> proto::SessionEvent {
     }
 }
 
-fn output_event(seq: u64, data: prost::bytes::Bytes) -> proto::SessionEvent {
+fn output_event(chunk: Chunk) -> proto::SessionEvent {
     proto::SessionEvent {
-        event: Some(session_event::Event::Output(proto::Output { data, seq })),
+        event: Some(session_event::Event::Output(proto::Output {
+            data: chunk.data,
+            seq: chunk.seq,
+            offset: chunk.offset,
+        })),
     }
 }
 
@@ -478,71 +560,51 @@ impl TerminalAgent for Agent {
         let req = request.into_inner();
         let session = self.inner.get(&req.session_id)?;
         session.touch();
-        let attach = session.attach(req.after_seq);
-
-        let mut head = Vec::with_capacity(attach.backlog.len() + 1);
-        if attach.end.is_none() {
-            head.push(status_event("running", None));
-        }
-        head.extend(
-            attach
-                .backlog
-                .into_iter()
-                .map(|(seq, data)| output_event(seq, data)),
-        );
-        if let Some(end) = attach.end {
-            head.push(end_event(end));
-        }
-        let head = stream::iter(head.into_iter().map(Ok));
-
-        let Some(live) = attach.live else {
-            return Ok(Response::new(Box::pin(head)));
-        };
-        let id = session.id.clone();
-        // Follows the broadcast until the final status; the receiver is dropped with the
-        // stream, which is how the idle reaper sees the subscriber leave.
-        let live = stream::unfold(Some(live), move |rx| {
-            let id = id.clone();
-            async move {
-                let mut rx = rx?;
-                match rx.recv().await {
-                    Ok(Event::Output { seq, data }) => {
-                        Some((Ok(output_event(seq, data)), Some(rx)))
-                    }
-                    Ok(Event::End(end)) => Some((Ok(end_event(end)), None)),
-                    Err(RecvError::Lagged(n)) => {
-                        tracing::warn!(session = %id, missed = n, "subscriber lagged");
-                        let msg = format!(
-                            "subscriber fell {n} chunks behind; resubscribe with after_seq"
-                        );
-                        Some((Err(Status::data_loss(msg)), None))
-                    }
-                    Err(RecvError::Closed) => None,
-                }
-            }
+        let subscriber = session.subscribe(req.after_seq);
+        let head = subscriber
+            .running_at_start()
+            .then(|| Ok(status_event("running", None)));
+        // Pulls one chunk per item: when the client stops reading, HTTP/2 flow control
+        // stops tonic from polling, the cursor stays put, and the session stops reading
+        // its PTY. The subscriber (and its cursor) is dropped with the stream.
+        let rest = stream::unfold(subscriber, |mut subscriber| async move {
+            let event = match subscriber.next().await? {
+                Item::Output(chunk) => output_event(chunk),
+                Item::End(end) => end_event(end),
+            };
+            Some((Ok(event), subscriber))
         });
-        Ok(Response::new(Box::pin(head.chain(live))))
+        Ok(Response::new(Box::pin(stream::iter(head).chain(rest))))
     }
 }
 
-/// Serves `agent` on `listener` until `shutdown` resolves, then closes all sessions and
-/// finishes in-flight calls.
-pub async fn serve(
-    agent: Agent,
-    listener: TcpListener,
-    shutdown: impl Future<Output = ()> + Send,
-) -> Result<(), tonic::transport::Error> {
-    // Keystroke echoes are tiny writes: without TCP_NODELAY Nagle holds them back ~40 ms.
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let closer = agent.clone();
-    tonic::transport::Server::builder()
-        .add_service(agent.into_service())
-        .serve_with_incoming_shutdown(incoming, async move {
-            shutdown.await;
-            tracing::info!("shutting down: closing all sessions");
-            // Ending the sessions also ends their Subscribe streams, so the graceful
-            // server shutdown that follows is not held up by them.
-            closer.shutdown().await;
-        })
-        .await
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let config = AgentConfig {
+            token: Some("do-not-print-0123456789".into()),
+            ..AgentConfig::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("do-not-print"), "{shown}");
+        assert!(shown.contains("<redacted>"), "{shown}");
+    }
+
+    #[test]
+    fn default_config_allows_only_the_bare_default_shell() {
+        let config = AgentConfig {
+            shell: "/bin/sh".into(),
+            ..AgentConfig::default()
+        };
+        assert!(config.allow_commands.is_empty());
+        assert!(check_command(&config, "", &[]).is_ok());
+        assert!(check_command(&config, "/bin/sh", &[]).is_ok());
+        for (command, args) in [("/bin/bash", vec![]), ("", vec!["-c".to_owned()])] {
+            let err = check_command(&config, command, &args).unwrap_err();
+            assert_eq!(Status::from(err).code(), tonic::Code::PermissionDenied);
+        }
+    }
 }

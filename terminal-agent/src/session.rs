@@ -1,7 +1,15 @@
-//! One terminal session: a child on a PTY, its retained output, its subscribers, and the
-//! driver task that owns the child from spawn to reap.
+//! One terminal session: a child on a PTY, its output log, the cursors of its
+//! subscribers, and the driver task that owns the child from spawn to reap.
+//!
+//! Flow control: every Subscribe stream has a cursor, the seq of the last chunk it handed
+//! to tonic. Streams pull chunks from the log one at a time, so a reader that does not
+//! keep up (HTTP/2 flow control stops tonic from asking for more) stops its cursor. The
+//! delivery floor is the lowest cursor (with nobody attached: where the last subscriber
+//! stopped). The driver stops reading the PTY while [`WINDOW_BYTES`] or more lie after the
+//! floor, so the child blocks in write(2) as it would on a real terminal nobody reads,
+//! and nothing is ever dropped to make room.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::os::unix::process::ExitStatusExt;
 use std::process::ExitStatus;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -9,16 +17,23 @@ use std::time::{Duration, Instant};
 
 use prost::bytes::Bytes;
 use tokio::process::Child;
-use tokio::sync::{broadcast, watch, Notify};
+use tokio::sync::{watch, Notify};
 
 use crate::pty::{self, Master};
 
 /// Bytes read from the PTY at most per output chunk.
 pub(crate) const CHUNK_SIZE: usize = 16 * 1024;
-/// Most recent output kept per session for replay to (re)subscribers.
-pub(crate) const BACKLOG_BYTES: usize = 64 * 1024;
-/// Events a subscriber may fall behind before its stream is ended with DATA_LOSS.
-const SUBSCRIBER_LAG_LIMIT: usize = 256;
+/// The PTY is not read while this many output bytes (or more) lie after the delivery floor.
+pub(crate) const WINDOW_BYTES: u64 = 256 * 1024;
+/// Output kept behind the delivery floor: what a stream may have had in flight when it
+/// broke, so that resubscribing with `after_seq` loses nothing.
+pub(crate) const BEHIND_FLOOR_BYTES: u64 = 1024 * 1024;
+/// Most recent output always kept, so a late subscriber still sees the first prompt.
+pub(crate) const REPLAY_TAIL_BYTES: u64 = 64 * 1024;
+/// How far past the window the drain after the child's exit may read: what the child
+/// itself left in the PTY is far less (the kernel buffers about 64 KiB); more can only
+/// come from background jobs still writing, which the sweep ends right after.
+const DRAIN_EXTRA_BYTES: u64 = 1024 * 1024;
 /// Time a hung-up child gets to exit before its process group is killed.
 const HANGUP_GRACE: Duration = Duration::from_secs(2);
 /// Time processes left behind by an ended session get between SIGHUP and SIGKILL.
@@ -38,34 +53,100 @@ pub(crate) enum End {
     Closed,
 }
 
-/// What subscribers receive live.
+/// One chunk of output as read from the PTY.
 #[derive(Debug, Clone)]
-pub(crate) enum Event {
-    Output { seq: u64, data: Bytes },
+pub(crate) struct Chunk {
+    /// 1 for the first chunk of the session, then +1 per chunk.
+    pub seq: u64,
+    /// Byte offset of `data[0]` in the session's whole output.
+    pub offset: u64,
+    pub data: Bytes,
+}
+
+/// What a subscriber receives next.
+#[derive(Debug)]
+pub(crate) enum Item {
+    Output(Chunk),
     End(End),
 }
 
-/// Snapshot handed to a new subscriber: replay first, then follow `live` (if running).
-pub(crate) struct Attach {
-    pub backlog: Vec<(u64, Bytes)>,
-    pub end: Option<End>,
-    pub live: Option<broadcast::Receiver<Event>>,
-}
-
-/// Mutable session state, behind one lock so output publication and subscription are
-/// atomic with respect to each other (no gap or duplicate between replay and live).
+/// Mutable session state, behind one lock so that reading output, moving cursors and
+/// trimming the log are atomic with respect to each other.
 struct State {
     cols: u16,
     rows: u16,
-    /// Seq of the last published chunk (0 before any output).
+    /// Retained output, oldest first, consecutive seqs.
+    log: VecDeque<Chunk>,
+    log_bytes: u64,
+    /// Seq of the last chunk read (0 before any output).
     last_seq: u64,
-    backlog: VecDeque<(u64, Bytes)>,
-    backlog_bytes: usize,
+    /// Bytes read so far: the offset of the next chunk.
+    total_bytes: u64,
+    /// Cursor of each attached subscriber: the seq of the last chunk handed to its stream.
+    cursors: HashMap<u64, u64>,
+    next_subscriber: u64,
+    /// The delivery floor while nobody is attached: where the last subscriber stopped
+    /// (0 before the first one), so output nobody has taken waits for the next one.
+    parked_floor: u64,
     end: Option<End>,
     /// Last RPC touching the session, or last time it had a subscriber.
     last_activity: Instant,
     /// Why a close was requested, for the log.
     close_reason: Option<&'static str>,
+}
+
+impl State {
+    /// The delivery floor: the seq of the last chunk every attached subscriber has taken.
+    fn floor(&self) -> u64 {
+        self.cursors
+            .values()
+            .copied()
+            .min()
+            .unwrap_or(self.parked_floor)
+    }
+
+    /// The retained chunk with this seq.
+    fn chunk(&self, seq: u64) -> Option<&Chunk> {
+        let first = self.log.front()?.seq;
+        let index = usize::try_from(seq.checked_sub(first)?).ok()?;
+        self.log.get(index)
+    }
+
+    /// Byte offset just after the chunk `seq` (0 for seq 0).
+    fn end_offset(&self, seq: u64) -> u64 {
+        if seq >= self.last_seq {
+            return self.total_bytes;
+        }
+        match self.chunk(seq + 1) {
+            Some(next) => next.offset,
+            // Only for a seq older than the log (never a cursor): everything retained is after it.
+            None => self.log.front().map_or(self.total_bytes, |c| c.offset),
+        }
+    }
+
+    /// Output bytes read but not yet taken by the slowest subscriber.
+    fn ahead(&self) -> u64 {
+        self.total_bytes - self.end_offset(self.floor())
+    }
+
+    /// Drops the oldest chunks beyond what must be kept: everything after the floor,
+    /// [`BEHIND_FLOOR_BYTES`] behind it and the [`REPLAY_TAIL_BYTES`] tail.
+    fn trim(&mut self) {
+        let floor = self.floor();
+        let floor_end = self.end_offset(floor);
+        while let Some(front) = self.log.front() {
+            let len = front.data.len() as u64;
+            let behind = floor_end.saturating_sub(front.offset);
+            if front.seq > floor
+                || behind < BEHIND_FLOOR_BYTES + len
+                || self.log_bytes < REPLAY_TAIL_BYTES + len
+            {
+                break;
+            }
+            self.log_bytes -= len;
+            self.log.pop_front();
+        }
+    }
 }
 
 /// A terminal session shared between the RPC handlers and its driver task.
@@ -78,7 +159,10 @@ pub(crate) struct Session {
     /// Keeps concurrent Input calls from interleaving their bytes.
     pub write_lock: tokio::sync::Mutex<()>,
     state: Mutex<State>,
-    events: broadcast::Sender<Event>,
+    /// Touched on every new chunk and on the end: wakes subscribers waiting for more.
+    changed: watch::Sender<()>,
+    /// Wakes a paused driver when the delivery floor moves up.
+    floor_moved: Notify,
     close_requested: Notify,
     done: watch::Sender<bool>,
 }
@@ -93,7 +177,6 @@ impl Session {
         cols: u16,
         rows: u16,
     ) -> Arc<Self> {
-        let (events, _) = broadcast::channel(SUBSCRIBER_LAG_LIMIT);
         Arc::new(Session {
             id,
             owner,
@@ -103,21 +186,32 @@ impl Session {
             state: Mutex::new(State {
                 cols,
                 rows,
+                log: VecDeque::new(),
+                log_bytes: 0,
                 last_seq: 0,
-                backlog: VecDeque::new(),
-                backlog_bytes: 0,
+                total_bytes: 0,
+                cursors: HashMap::new(),
+                next_subscriber: 0,
+                parked_floor: 0,
                 end: None,
                 last_activity: Instant::now(),
                 close_reason: None,
             }),
-            events,
+            changed: watch::channel(()).0,
+            floor_moved: Notify::new(),
             close_requested: Notify::new(),
             done: watch::channel(false).0,
         })
     }
 
+    /// The first 8 characters of the id: enough to find the session in the log, too few
+    /// to reach it (a full id in an info log would let its readers type into the session).
+    pub(crate) fn short_id(&self) -> &str {
+        self.id.get(..8).unwrap_or(&self.id)
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
-        // State stays consistent even if a holder panicked (updates are single assignments).
+        // State stays consistent even if a holder panicked (no update spans a panic point).
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -151,6 +245,12 @@ impl Session {
         self.state().end
     }
 
+    /// Bytes of output read so far and bytes currently retained.
+    pub(crate) fn output_bytes(&self) -> (u64, u64) {
+        let st = self.state();
+        (st.total_bytes, st.log_bytes)
+    }
+
     /// True if the session is running, has no subscriber and no activity for `idle`.
     /// A session with subscribers counts as active right now.
     pub(crate) fn check_idle(&self, idle: Duration) -> bool {
@@ -158,7 +258,7 @@ impl Session {
         if st.end.is_some() {
             return false;
         }
-        if self.events.receiver_count() > 0 {
+        if !st.cursors.is_empty() {
             st.last_activity = Instant::now();
             return false;
         }
@@ -177,59 +277,69 @@ impl Session {
         self.close_requested.notify_one();
     }
 
-    /// Waits until the driver has finished (child reaped, final event sent).
+    /// Waits until the driver has finished (child reaped, end recorded).
     pub(crate) async fn wait_done(&self) {
         let mut rx = self.done.subscribe();
         // Err only if the sender is gone, which cannot happen while `self` lives.
         let _ = rx.wait_for(|done| *done).await;
     }
 
-    /// Replay state plus a live receiver, taken atomically.
-    pub(crate) fn attach(&self, after_seq: u64) -> Attach {
-        let st = self.state();
-        let backlog = st
-            .backlog
-            .iter()
-            .filter(|(seq, _)| *seq > after_seq)
-            .cloned()
-            .collect();
-        Attach {
-            backlog,
-            end: st.end,
-            live: st.end.is_none().then(|| self.events.subscribe()),
+    /// Attaches a subscriber that starts after chunk `after_seq` (or at the oldest
+    /// retained chunk, if that is later).
+    pub(crate) fn subscribe(self: &Arc<Self>, after_seq: u64) -> Subscriber {
+        // Subscribed before the state is read, so no later change goes unnoticed.
+        let changed = self.changed.subscribe();
+        let mut st = self.state();
+        let oldest_kept = st.log.front().map_or(st.last_seq + 1, |c| c.seq);
+        // A cursor below the log would point at chunks that are gone; one above the last
+        // chunk at chunks that do not exist yet (which would hold the floor back).
+        let cursor = after_seq.max(oldest_kept - 1).min(st.last_seq);
+        let id = st.next_subscriber;
+        st.next_subscriber += 1;
+        st.cursors.insert(id, cursor);
+        Subscriber {
+            session: self.clone(),
+            id,
+            changed,
+            running: st.end.is_none(),
+            finished: false,
         }
     }
 
-    /// Appends a chunk to the backlog and sends it to live subscribers.
+    /// Appends a chunk to the log and wakes subscribers.
     fn publish(&self, data: Bytes) {
         let mut st = self.state();
         st.last_seq += 1;
-        let seq = st.last_seq;
-        st.backlog_bytes += data.len();
-        st.backlog.push_back((seq, data.clone()));
-        while st.backlog_bytes > BACKLOG_BYTES {
-            match st.backlog.pop_front() {
-                Some((_, old)) => st.backlog_bytes -= old.len(),
-                None => break,
-            }
-        }
-        // Err only means "no subscriber right now"; the backlog keeps the chunk.
-        let _ = self.events.send(Event::Output { seq, data });
+        let len = data.len() as u64;
+        let chunk = Chunk {
+            seq: st.last_seq,
+            offset: st.total_bytes,
+            data,
+        };
+        st.total_bytes += len;
+        st.log_bytes += len;
+        st.log.push_back(chunk);
+        st.trim();
+        drop(st);
+        self.changed.send_replace(());
     }
 
-    /// Records the end, tells subscribers, drops the master, and wakes Close waiters.
+    /// True while the subscribers are a window or more behind the PTY reader.
+    fn paused(&self) -> bool {
+        self.state().ahead() >= WINDOW_BYTES
+    }
+
+    /// Records the end, wakes subscribers, drops the master, and wakes Close waiters.
     fn finish(&self, end: End) {
-        {
-            let mut st = self.state();
-            st.end = Some(end);
-            let _ = self.events.send(Event::End(end));
-        }
+        self.state().end = Some(end);
+        self.changed.send_replace(());
         self.master.lock().unwrap_or_else(|p| p.into_inner()).take();
         self.done.send_replace(true);
     }
 
-    /// Owns the child until it is reaped: pumps output, and handles exit or close.
-    /// Returns how the session ended; the session is finished when this returns.
+    /// Owns the child until it is reaped: pumps output (paused while subscribers are a
+    /// window behind), and handles exit or close. Returns how the session ended; the
+    /// session is finished when this returns.
     pub(crate) async fn drive(self: Arc<Self>, mut child: Child) -> End {
         let Some(master) = self.master() else {
             // Unreachable in practice (only finish() takes it); still reap the child.
@@ -243,6 +353,9 @@ impl Session {
         let mut hung_up = false;
 
         let end = loop {
+            let paused = !hung_up && self.paused();
+            // Exit and Close stay in the select while reading is paused: a child blocked
+            // writing to its terminal can still be closed, and one that exits is noticed.
             tokio::select! {
                 _ = self.close_requested.notified() => {
                     terminate(&mut child, sid).await;
@@ -252,7 +365,7 @@ impl Session {
                     let code = match status {
                         Ok(status) => exit_code(status),
                         Err(e) => {
-                            tracing::warn!(session = %self.id, error = %e, "waiting for child failed");
+                            tracing::warn!(session = %self.short_id(), error = %e, "waiting for child failed");
                             -1
                         }
                     };
@@ -267,11 +380,13 @@ impl Session {
                     }
                     break End::Exited(code);
                 }
-                read = pty::read(&master, &mut buf), if !hung_up => match read {
+                // notify_one keeps a permit, so a move between `paused()` and here is not missed.
+                _ = self.floor_moved.notified(), if paused => {}
+                read = pty::read(&master, &mut buf), if !hung_up && !paused => match read {
                     Ok(0) => hung_up = true,
                     Ok(n) => self.publish(Bytes::copy_from_slice(&buf[..n])),
                     Err(e) => {
-                        tracing::warn!(session = %self.id, error = %e, "reading PTY failed");
+                        tracing::warn!(session = %self.short_id(), error = %e, "reading PTY failed");
                         hung_up = true;
                     }
                 },
@@ -280,9 +395,9 @@ impl Session {
 
         let reason = self.state().close_reason;
         match end {
-            End::Exited(code) => tracing::info!(session = %self.id, code, "session exited"),
+            End::Exited(code) => tracing::info!(session = %self.short_id(), code, "session exited"),
             End::Closed => {
-                tracing::info!(session = %self.id, reason = reason.unwrap_or("close"), "session closed")
+                tracing::info!(session = %self.short_id(), reason = reason.unwrap_or("close"), "session closed")
             }
         }
         drop(master);
@@ -290,10 +405,16 @@ impl Session {
         end
     }
 
-    /// Reads what is left in the PTY after the child exited, within limits.
+    /// Reads what is left in the PTY after the child exited, within limits. It reads past
+    /// the window (up to [`DRAIN_EXTRA_BYTES`]): once the driver stops, what stays in the
+    /// PTY is gone, and waiting for slow subscribers here would hold up the exit status.
     async fn drain(&self, master: &Master, buf: &mut [u8]) {
         let deadline = tokio::time::Instant::now() + DRAIN_LIMIT;
         loop {
+            if self.state().ahead() >= WINDOW_BYTES + DRAIN_EXTRA_BYTES {
+                tracing::warn!(session = %self.short_id(), "output still pouring in after the child exited; the rest is discarded");
+                return;
+            }
             let until = deadline.min(tokio::time::Instant::now() + DRAIN_QUIET);
             match tokio::time::timeout_at(until, pty::read(master, buf)).await {
                 Ok(Ok(n)) if n > 0 => self.publish(Bytes::copy_from_slice(&buf[..n])),
@@ -301,6 +422,72 @@ impl Session {
                 _ => return,
             }
         }
+    }
+}
+
+/// One Subscribe stream's position in a session's output. Detaches when dropped.
+pub(crate) struct Subscriber {
+    session: Arc<Session>,
+    id: u64,
+    changed: watch::Receiver<()>,
+    running: bool,
+    finished: bool,
+}
+
+impl Subscriber {
+    /// Whether the session was running when this subscriber attached.
+    pub(crate) fn running_at_start(&self) -> bool {
+        self.running
+    }
+
+    /// The next chunk after the cursor (moving the cursor to it), waiting for output if
+    /// there is none yet; then the end; then `None`.
+    pub(crate) async fn next(&mut self) -> Option<Item> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            // Marked seen before the state is read, so a change after the read wakes us.
+            self.changed.borrow_and_update();
+            {
+                let mut st = self.session.state();
+                let cursor = *st.cursors.get(&self.id)?;
+                if let Some(chunk) = st.chunk(cursor + 1).cloned() {
+                    let floor_before = st.floor();
+                    st.cursors.insert(self.id, chunk.seq);
+                    if st.floor() != floor_before {
+                        st.trim();
+                        drop(st);
+                        self.session.floor_moved.notify_one();
+                    }
+                    return Some(Item::Output(chunk));
+                }
+                if let Some(end) = st.end {
+                    self.finished = true;
+                    return Some(Item::End(end));
+                }
+            }
+            // Err only if the sender is gone, which cannot happen while the session lives.
+            self.changed.changed().await.ok()?;
+        }
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let mut st = self.session.state();
+        let Some(cursor) = st.cursors.remove(&self.id) else {
+            return;
+        };
+        if st.cursors.is_empty() {
+            st.parked_floor = cursor;
+        }
+        // The idle timeout counts from when the last subscriber left.
+        st.last_activity = Instant::now();
+        st.trim();
+        drop(st);
+        // The slowest subscriber leaving moves the floor up.
+        self.session.floor_moved.notify_one();
     }
 }
 

@@ -12,3 +12,4 @@ mod reload;
 mod security;
 mod sandbox;
 mod shutdown;
+mod terminal;

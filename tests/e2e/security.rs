@@ -357,8 +357,9 @@ async fn weak_secrets_are_called_out_and_secrets_stay_out_of_the_log() {
     }
 }
 
-/// `make run`'s script keeps the secrets it generates private: the files that hold them are
-/// 0600 in a 0700 folder, and its banner does not print them.
+/// `make run`'s script keeps the secrets it generates private: the files that hold them
+/// (and the terminal agent's socket) are 0600 in a 0700 folder, and its banner does not
+/// print them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn make_run_keeps_its_secrets_private() {
     use std::os::unix::fs::PermissionsExt;
@@ -371,7 +372,6 @@ async fn make_run_keeps_its_secrets_private() {
         .env("PLUGHOST_RUN_STATE", state.path())
         .env("PLUGHOST_PORT", &host_port)
         .env("CENTRIFUGO_PORT", port(()))
-        .env("TERMINAL_PORT", port(()))
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -380,6 +380,10 @@ async fn make_run_keeps_its_secrets_private() {
     wait_for("make run's host", async || plughost_e2e::client().get(&healthz).send().await.is_ok_and(|r| r.status().is_success())).await;
     // The banner is printed once the host answers; give it a moment, then stop everything.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let mode = |name: &str| std::fs::metadata(state.path().join(name)).unwrap().permissions().mode() & 0o777;
+    // The agent listens on a unix socket only its user may reach, with a token.
+    assert_eq!(mode("agent.sock"), 0o600, "the terminal agent's socket");
+    assert_eq!(mode("agent.token"), 0o600, "the terminal agent's token file");
     std::process::Command::new("kill").args(["-TERM", &run.id().to_string()]).status().unwrap();
     let output = tokio::task::spawn_blocking(move || {
         let mut out = String::new();
@@ -390,7 +394,7 @@ async fn make_run_keeps_its_secrets_private() {
     .await
     .unwrap();
     let secrets = std::fs::read_to_string(state.path().join("secrets.env")).unwrap();
-    let mode = |name: &str| std::fs::metadata(state.path().join(name)).unwrap().permissions().mode() & 0o777;
+    assert!(secrets.contains("TERMINAL_TOKEN="), "no terminal agent token: {secrets}");
     assert_eq!(mode("secrets.env"), 0o600);
     assert_eq!(mode("host.toml"), 0o600);
     assert_eq!(mode("centrifugo.json"), 0o600);

@@ -6,7 +6,6 @@ use std::time::{Duration, Instant};
 
 use plughost_e2e::{example_plugin, free_port, root, Host, PluginDir, TerminalAgent};
 use serde_json::{json, Value};
-use terminal_agent::proto::terminal_agent_client::TerminalAgentClient;
 use terminal_agent::proto::GetRequest;
 use tonic::Code;
 
@@ -25,12 +24,13 @@ async fn sigterm_with_an_open_terminal_session_leaves_no_session_at_the_agent() 
     dir.add("terminal", &example_plugin("terminal")).manifest("terminal", &manifest);
     // Nothing listens at the Centrifugo API: output publishing fails and is dropped.
     let api_url = format!("http://127.0.0.1:{}/api", free_port());
-    let endpoint = agent.endpoint();
+    let [(endpoint_var, endpoint), (token_var, token)] = agent.host_env();
     // A host with a terminal agent refuses to start without a proxy secret.
     let mut host = Host::start(
         dir.path(),
         &[
-            ("PLUGHOST_TERMINAL_ENDPOINT", endpoint.as_str()),
+            (endpoint_var, endpoint.as_str()),
+            (token_var, token.as_str()),
             ("PLUGHOST_CENTRIFUGO_API_URL", api_url.as_str()),
             ("PLUGHOST_PROXY_SECRET", "shutdown-test-secret"),
         ],
@@ -49,7 +49,7 @@ async fn sigterm_with_an_open_terminal_session_leaves_no_session_at_the_agent() 
         _ => panic!("terminal.create did not return a session: {reply}\n{}", host.log_text()),
     };
 
-    let mut client = TerminalAgentClient::connect(endpoint.clone()).await.expect("gRPC connection to the agent");
+    let mut client = agent.client().await.expect("gRPC connection to the agent");
     let get = || GetRequest { session_id: session_id.clone() };
     let info = client.get(get()).await.expect("the session exists at the agent").into_inner();
     assert_eq!(info.owner, "alice", "{info:?}");

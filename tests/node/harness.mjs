@@ -1,15 +1,18 @@
 // Test harness: a full stack on free loopback ports (the real Centrifugo, `plughost serve`
 // with chosen plugins), token minting, Centrifuge clients, and teardown that kills everything.
 //
-// Binaries: PLUGHOST_BIN (default <repo>/target/release/plughost) and CENTRIFUGO_BIN
-// (default <repo>/.tools/bin/centrifugo). A missing binary or plugin is an error, never a skip.
+// Binaries: PLUGHOST_BIN (default <repo>/target/release/plughost), CENTRIFUGO_BIN
+// (default <repo>/.tools/bin/centrifugo) and TERMINAL_AGENT_BIN (default
+// <repo>/target/release/terminal-agent; an agent without --token-file, from before issue 14,
+// is started on loopback TCP without a token). PLUGHOST_PLUGIN_DIRS replaces the plugin
+// folders. A missing binary or plugin is an error, never a skip.
 // PLUGHOST_E2E_KEEP=1 keeps each stack's temp folder (configs and logs); PLUGHOST_E2E_VERBOSE=1
 // copies the processes' output to stderr.
 
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants as fsConstants, existsSync, mkdirSync, createWriteStream } from 'node:fs';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -28,8 +31,13 @@ export const CENTRIFUGO_BIN = process.env.CENTRIFUGO_BIN || path.join(REPO, '.to
 /** The terminal agent, started only for stacks with `terminalAgent: true`. */
 export const TERMINAL_AGENT_BIN =
   process.env.TERMINAL_AGENT_BIN || path.join(REPO, 'target', 'release', 'terminal-agent');
-/** Folders searched for `<name>.wasm`: the example plugins, then the test fixtures. */
-export const PLUGIN_DIRS = [path.join(REPO, 'plugins'), path.join(REPO, 'tests', 'plugins')];
+/**
+ * Folders searched for `<name>.wasm`: the example plugins, then the test fixtures; or
+ * PLUGHOST_PLUGIN_DIRS (colon-separated), e.g. an older checkout's plugins for its binaries.
+ */
+export const PLUGIN_DIRS = process.env.PLUGHOST_PLUGIN_DIRS
+  ? process.env.PLUGHOST_PLUGIN_DIRS.split(':').filter(Boolean)
+  : [path.join(REPO, 'plugins'), path.join(REPO, 'tests', 'plugins')];
 /** Precompiled plugins are shared between stacks and runs (an ignored folder of the repo). */
 const CACHE_DIR = process.env.PLUGHOST_E2E_CACHE || path.join(REPO, '.cache', 'node-e2e');
 
@@ -117,15 +125,18 @@ for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
   });
 }
 
-/** A child process whose output goes to a log file, with the last lines kept for error messages. */
+/**
+ * A child process whose output goes to a log file, with the last lines kept for error messages.
+ * The log is appended to, so a process restarted by a test keeps its earlier lines.
+ */
 export class Proc {
-  constructor(name, bin, args, { cwd, logFile }) {
+  constructor(name, bin, args, { cwd, logFile, env }) {
     this.name = name;
     this.tail = [];
     this.exited = null;
-    this.log = createWriteStream(logFile);
+    this.log = createWriteStream(logFile, { flags: 'a' });
     this.logFile = logFile;
-    this.child = spawn(bin, args, { cwd, env: childEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child = spawn(bin, args, { cwd, env: { ...childEnv(), ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(this.child);
     this.exitPromise = new Promise((resolve) => {
       this.child.on('exit', (code, signal) => {
@@ -173,8 +184,55 @@ export class Proc {
         await this.exitPromise;
       }
     }
-    await new Promise((resolve) => this.log.end(resolve));
+    await this.closeLog();
+    return this.exited;
   }
+
+  /** Flushes and closes the log file (once). */
+  closeLog() {
+    this.logClosed ??= new Promise((resolve) => this.log.end(resolve));
+    return this.logClosed;
+  }
+
+  /** SIGKILL (no chance to clean up), and waits for the exit. */
+  async kill() {
+    if (!this.exited) {
+      this.child.ref();
+      this.child.kill('SIGKILL');
+      await this.exitPromise;
+    }
+    await this.closeLog();
+    return this.exited;
+  }
+}
+
+/**
+ * What the terminal agent binary supports, read from its `--help` once: `token` (it takes
+ * `--token-file` and `--listen unix:PATH`, issue 14's agent) and `allowCommand`. An older
+ * agent (e.g. PLUGHOST_BIN/TERMINAL_AGENT_BIN pointing at a build from before) gets neither.
+ */
+let agentFeatures;
+export async function terminalAgentFeatures() {
+  if (!agentFeatures) {
+    const { stdout } = await execFileP(TERMINAL_AGENT_BIN, ['--help'], { env: childEnv(), timeout: 10_000 });
+    agentFeatures = {
+      token: stdout.includes('--token-file'),
+      allowCommand: stdout.includes('--allow-command'),
+    };
+  }
+  return agentFeatures;
+}
+
+/** Resolves true once something accepts connections on `target` ({port} or {path}). */
+function canConnect(target) {
+  return new Promise((resolve) => {
+    const socket = target.path ? net.connect(target.path) : net.connect(target.port, '127.0.0.1');
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
 }
 
 /** Polls `check` (an async function returning truthy when ready) until it succeeds. */
@@ -236,7 +294,11 @@ export class Inbox {
  * Options: `apiUrl` (what the host uses as Centrifugo's API, default the real one),
  * `apiTimeout` (default "2s"), `deadline` (host default, "5s"), `centrifugo` (false: host
  * only), `extraHostToml` (appended to host.toml), `hostTomlTop` (top-level host.toml lines),
- * `terminalAgent` (true: also start terminal-agent and set the host's terminal_endpoint),
+ * `terminalAgent` (true: also start terminal-agent and set the host's terminal_endpoint; an
+ * agent that supports it gets a random token in a 0600 file and listens on a Unix socket in the
+ * stack's folder, the host gets `terminal_endpoint = "unix:..."` and `terminal_token`),
+ * `terminalListen` ('tcp': the agent listens on 127.0.0.1:PORT instead of the socket),
+ * `agentArgs` (extra terminal-agent arguments, e.g. `['--allow-command', '/bin/sh']`),
  * `grpc` (true: the host also serves the gRPC proxy and Centrifugo's proxies point at it,
  * from `centrifugo-config --grpc`), `grpcApi` (true: the host publishes through Centrifugo's
  * gRPC server API, `api = "grpc"`), `grpcApiUrl` (overrides the address it dials),
@@ -290,7 +352,7 @@ export class Stack {
     this.hostApiUrl = options.apiUrl ?? this.apiUrl;
     this.apiTimeout = options.apiTimeout ?? '2s';
 
-    if (options.terminalAgent) this.terminalPort = await freePort();
+    if (options.terminalAgent) await this.prepareAgent(options);
     if (options.grpc) this.grpcPort = await freePort();
     if (options.grpcApi) this.grpcApiPort = await freePort();
     this.hostToml = path.join(this.dir, 'host.toml');
@@ -302,7 +364,8 @@ export class Stack {
         `cache_dir = ${JSON.stringify(CACHE_DIR)}`,
         `proxy_secret = "${this.secret}"`,
         `shutdown_grace = "1s"`,
-        ...(options.terminalAgent ? [`terminal_endpoint = "http://127.0.0.1:${this.terminalPort}"`] : []),
+        ...(options.terminalAgent ? [`terminal_endpoint = ${JSON.stringify(this.terminalEndpoint)}`] : []),
+        ...(this.agentToken ? [`terminal_token = ${JSON.stringify(this.agentToken)}`] : []),
         ...(options.grpc ? [`grpc_listen = "127.0.0.1:${this.grpcPort}"`] : []),
         options.hostTomlTop ?? '',
         '',
@@ -324,29 +387,7 @@ export class Stack {
     );
 
     const started = [];
-    if (options.terminalAgent) {
-      try {
-        accessSync(TERMINAL_AGENT_BIN, fsConstants.X_OK);
-      } catch {
-        throw new Error(`terminal-agent binary not found at ${TERMINAL_AGENT_BIN} (cargo build --release -p terminal-agent)`);
-      }
-      const agent = new Proc('terminal-agent', TERMINAL_AGENT_BIN, ['--listen', `127.0.0.1:${this.terminalPort}`], {
-        cwd: this.dir,
-        logFile: path.join(this.dir, 'terminal-agent.log'),
-      });
-      this.procs.push(agent);
-      started.push([
-        agent,
-        () =>
-          new Promise((resolve) => {
-            const socket = net.connect(this.terminalPort, '127.0.0.1', () => {
-              socket.destroy();
-              resolve(true);
-            });
-            socket.on('error', () => resolve(false));
-          }),
-      ]);
-    }
+    if (options.terminalAgent) started.push(this.startAgent());
     if (options.centrifugo !== false) {
       // The config exactly as plughost generates it, kept for checkconfig ...
       this.generatedConfig = path.join(this.dir, 'centrifugo.generated.json');
@@ -361,27 +402,134 @@ export class Stack {
       this.centrifugoConfig = JSON.parse(JSON.stringify(config));
       this.centrifugoConfigFile = path.join(this.dir, 'centrifugo.json');
       await writeFile(this.centrifugoConfigFile, JSON.stringify(config, null, 2));
-      const centrifugo = new Proc('centrifugo', CENTRIFUGO_BIN, ['--config', this.centrifugoConfigFile], {
-        cwd: this.dir,
-        logFile: path.join(this.dir, 'centrifugo.log'),
-      });
-      this.procs.push(centrifugo);
-      started.push([centrifugo, () => this.api('info', {}).then(() => true)]);
+      started.push(this.startCentrifugo());
     }
+    started.push(this.startHost());
+    await Promise.all(started);
+  }
+
+  /** Chooses the agent's address and, if it takes one, writes its token (0600). */
+  async prepareAgent(options) {
+    try {
+      accessSync(TERMINAL_AGENT_BIN, fsConstants.X_OK);
+    } catch {
+      throw new Error(`terminal-agent binary not found at ${TERMINAL_AGENT_BIN} (cargo build --release -p terminal-agent)`);
+    }
+    const features = await terminalAgentFeatures();
+    this.agentArgs = [...(options.agentArgs ?? [])];
+    if (features.token) {
+      // 32 URL-safe characters; never printed.
+      this.agentToken = randomBytes(24).toString('base64url');
+      this.agentTokenFile = path.join(this.dir, 'agent.token');
+      await writeFile(this.agentTokenFile, `${this.agentToken}\n`, { mode: 0o600 });
+      await chmod(this.agentTokenFile, 0o600);
+      this.agentArgs.push('--token-file', this.agentTokenFile);
+    }
+    if (features.token && options.terminalListen !== 'tcp') {
+      this.agentSocket = path.join(this.dir, 'agent.sock');
+      this.agentListen = `unix:${this.agentSocket}`;
+      this.terminalEndpoint = this.agentListen;
+    } else {
+      this.terminalPort = await freePort();
+      this.agentListen = `127.0.0.1:${this.terminalPort}`;
+      this.terminalEndpoint = `http://127.0.0.1:${this.terminalPort}`;
+    }
+  }
+
+  /** Replaces `old` (if any) with `proc` in the list of processes the stack stops. */
+  track(old, proc) {
+    const i = old ? this.procs.indexOf(old) : -1;
+    if (i >= 0) this.procs[i] = proc;
+    else this.procs.push(proc);
+  }
+
+  /** Starts terminal-agent (same address, token and arguments each time) and waits until it accepts connections. */
+  async startAgent() {
+    const agent = new Proc('terminal-agent', TERMINAL_AGENT_BIN, ['--listen', this.agentListen, ...this.agentArgs], {
+      cwd: this.dir,
+      logFile: path.join(this.dir, 'terminal-agent.log'),
+      // Sessions start in the stack's folder with no ~/.bashrc: the tester's shell startup
+      // files (a slow or locked `pyenv init`, a prompt command...) stay out of the tests.
+      env: { HOME: this.dir },
+    });
+    this.track(this.agent, agent);
+    this.agent = agent;
+    const target = this.agentSocket ? { path: this.agentSocket } : { port: this.terminalPort };
+    await waitUntil(() => canConnect(target), 'terminal-agent readiness', [agent]);
+    return agent;
+  }
+
+  /** Stops the agent: SIGTERM (graceful), or SIGKILL with `{kill: true}`. Returns how it exited. */
+  stopAgent({ kill = false } = {}) {
+    return kill ? this.agent.kill() : this.agent.stop();
+  }
+
+  /** Stops the agent (see stopAgent), waits `downMs`, starts it again. Returns how the old one exited. */
+  async restartAgent({ kill = false, downMs = 0 } = {}) {
+    const exited = await this.stopAgent({ kill });
+    if (downMs) await sleep(downMs);
+    await this.startAgent();
+    return exited;
+  }
+
+  /** Starts Centrifugo with the stack's config and port, and waits until its API answers. */
+  async startCentrifugo() {
+    const centrifugo = new Proc('centrifugo', CENTRIFUGO_BIN, ['--config', this.centrifugoConfigFile], {
+      cwd: this.dir,
+      logFile: path.join(this.dir, 'centrifugo.log'),
+    });
+    this.track(this.centrifugo, centrifugo);
+    this.centrifugo = centrifugo;
+    await waitUntil(() => this.api('info', {}).then(() => true), 'centrifugo readiness', [centrifugo]);
+    return centrifugo;
+  }
+
+  /** Stops Centrifugo (SIGTERM, or SIGKILL with `{kill: true}`). Returns how it exited. */
+  stopCentrifugo({ kill = false } = {}) {
+    return kill ? this.centrifugo.kill() : this.centrifugo.stop();
+  }
+
+  /** Stops Centrifugo, waits `downMs`, starts it again on the same port with the same config. */
+  async restartCentrifugo({ kill = false, downMs = 0 } = {}) {
+    const exited = await this.stopCentrifugo({ kill });
+    if (downMs) await sleep(downMs);
+    await this.startCentrifugo();
+    return exited;
+  }
+
+  /** Starts `plughost serve` with the stack's host.toml and waits for /healthz. */
+  async startHost() {
     const host = new Proc('plughost', PLUGHOST_BIN, ['--config', this.hostToml, 'serve'], {
       cwd: this.dir,
       logFile: path.join(this.dir, 'plughost.log'),
     });
-    this.procs.push(host);
+    this.track(this.host, host);
     this.host = host;
-    started.push([
-      host,
+    await waitUntil(
       async () => {
         const res = await fetch(`${this.hostUrl}/healthz`);
         return res.status === 200 && (await res.text()).trim() === 'ok';
       },
-    ]);
-    await Promise.all(started.map(([proc, check]) => waitUntil(check, `${proc.name} readiness`, this.procs)));
+      'plughost readiness',
+      [host],
+    );
+    return host;
+  }
+
+  /**
+   * Stops the host gracefully (SIGTERM; SIGKILL only after `graceMs`, or at once with
+   * `{kill: true}`). Returns how it exited (`{code: 0}` after a clean shutdown).
+   */
+  stopHost({ kill = false, graceMs = 10_000 } = {}) {
+    return kill ? this.host.kill() : this.host.stop(graceMs);
+  }
+
+  /** Stops the host (see stopHost), waits `downMs`, starts it again with the same config. */
+  async restartHost({ kill = false, graceMs, downMs = 0 } = {}) {
+    const exited = await this.stopHost({ kill, graceMs });
+    if (downMs) await sleep(downMs);
+    await this.startHost();
+    return exited;
   }
 
   /** Runs `plughost --config host.toml ARGS...` and returns {stdout, stderr}. */

@@ -11,8 +11,8 @@ import { chromium } from 'playwright-core';
 import { REPO } from './harness.mjs';
 
 export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
-/** The built page (`make web`). */
-export const WEB_DIST = path.join(REPO, 'web', 'dist');
+/** The built page (`make web`); PLUGHOST_WEB_DIST serves another build (e.g. an older checkout's, for benchmarks). */
+export const WEB_DIST = process.env.PLUGHOST_WEB_DIST || path.join(REPO, 'web', 'dist');
 
 /** Throws (with what to do) unless Chromium and the built page are there. */
 export function requireBrowser() {
@@ -49,9 +49,27 @@ export async function launchBrowser() {
   return { context, close };
 }
 
-/** Opens the terminal page as `user` and waits until the session is live. */
-export async function openTerminal(context, hostUrl, user) {
-  const page = context.pages()[0] ?? (await context.newPage());
+/**
+ * Opens the terminal page as `user` and waits until the session is live. With `{newPage:
+ * true}` it opens a tab of its own; with `{record: true}` that tab keeps every byte the page
+ * writes to xterm from the first one on (`window.__rx`, see recordedOutput).
+ */
+export async function openTerminal(context, hostUrl, user, { newPage = false, record = false } = {}) {
+  const page = newPage || record ? await context.newPage() : (context.pages()[0] ?? (await context.newPage()));
+  if (record) {
+    await page.addInitScript(() => {
+      const rx = { chunks: [], bytes: 0, tail: '' };
+      window.__rx = rx;
+      // The page takes its onOutput from here (hooks set before it runs).
+      window.plughostTerminal = {
+        onOutput: (bytes) => {
+          rx.chunks.push(bytes.slice());
+          rx.bytes += bytes.length;
+          rx.tail = (rx.tail + String.fromCharCode(...bytes.subarray(-64))).slice(-64);
+        },
+      };
+    });
+  }
   const problems = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (msg) => {
@@ -91,4 +109,27 @@ export async function waitForLine(page, text, timeout = 10_000) {
     text,
     { timeout },
   );
+}
+
+/** Every byte a recording tab (openTerminal's `record`) wrote to xterm so far, as a Buffer. */
+export async function recordedOutput(page) {
+  const base64 = await page.evaluate(() => {
+    const all = new Uint8Array(window.__rx.bytes);
+    let at = 0;
+    for (const chunk of window.__rx.chunks) {
+      all.set(chunk, at);
+      at += chunk.length;
+    }
+    let binary = '';
+    for (let i = 0; i < all.length; i += 0x8000) binary += String.fromCharCode(...all.subarray(i, i + 0x8000));
+    return btoa(binary);
+  });
+  return Buffer.from(base64, 'base64');
+}
+
+/** FNV-1a 32 of `bytes`, as the page computes `plughostTerminal.checksum`. */
+export function fnv1a32(bytes) {
+  let h = 0x811c9dc5;
+  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193) >>> 0;
+  return h;
 }

@@ -7,11 +7,20 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import { REPO } from './harness.mjs';
-import { launchBrowser, openTerminal, requireBrowser, waitForLine, WEB_DIST } from './terminal-browser.mjs';
-import { startTerminalStack } from './terminal-stack.mjs';
+import { REPO, sleep } from './harness.mjs';
+import {
+  fnv1a32,
+  launchBrowser,
+  openTerminal,
+  recordedOutput,
+  requireBrowser,
+  waitForLine,
+  WEB_DIST,
+} from './terminal-browser.mjs';
+import { checkSeqOutput, startTerminalStack } from './terminal-stack.mjs';
 
 const SCREENSHOT = path.join(REPO, 'tests', 'artifacts', 'terminal.png');
 
@@ -87,5 +96,56 @@ describe('the browser terminal', () => {
     mkdirSync(path.dirname(SCREENSHOT), { recursive: true });
     await page.screenshot({ path: SCREENSHOT });
     assert.deepEqual(problems, [], 'the page logged no errors');
+  });
+
+  test('seq 1 300000 run in the page reaches xterm complete, in order and once (offsets, checksum)', async () => {
+    const LINES = 300_000;
+    const { page, problems } = await openTerminal(browser.context, stack.hostUrl, 'carol', { record: true });
+    await page.click('#terminal');
+    await page.keyboard.type(`seq 1 ${LINES}; echo __DO""NE__`);
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => window.__rx.tail.includes('\n__DONE__\r'), null, { timeout: 150_000, polling: 100 });
+    const bytes = await recordedOutput(page);
+    assert.equal(checkSeqOutput(bytes, LINES), null);
+    const hooks = await page.evaluate(() => {
+      const h = window.plughostTerminal;
+      return { bytesWritten: h.bytesWritten, checksum: h.checksum, nextOffset: h.nextOffset, gaps: h.gaps, lostBytes: h.lostBytes, inputFailures: h.inputFailures };
+    });
+    // What xterm got is the session's output from offset 0, each byte once: as many bytes
+    // as the offsets cover, with the checksum of exactly the recorded bytes.
+    assert.equal(hooks.bytesWritten, bytes.length);
+    assert.equal(hooks.nextOffset, bytes.length, 'written bytes = the offsets covered from 0');
+    assert.equal(hooks.checksum, fnv1a32(bytes), 'the page\'s running checksum');
+    assert.equal(hooks.gaps, 0, 'no loss notice');
+    assert.equal(hooks.lostBytes, 0);
+    assert.equal(hooks.inputFailures, 0);
+    assert.equal(await page.evaluate(() => document.getElementById('loss').hidden), true, 'no loss shown');
+    assert.deepEqual(problems, [], 'the page logged no errors');
+    await page.close();
+  });
+
+  test('a long string typed fast reaches the program in order', async (t) => {
+    const { page, problems } = await openTerminal(browser.context, stack.hostUrl, 'dave', { newPage: true });
+    const file = path.join(stack.dir, 'typed.txt');
+    await page.click('#terminal');
+    await page.keyboard.type(`stty -echo; echo RE""ADY; exec cat > ${file}`);
+    await page.keyboard.press('Enter');
+    await waitForLine(page, 'READY');
+    const alphabet = 'abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789';
+    const typed = Array.from({ length: 600 }, (_, i) => alphabet[(i * 7 + Math.floor(i / 62)) % alphabet.length]).join('');
+    await page.keyboard.type(typed, { delay: 0 });
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('Control+D');
+    let written = '';
+    for (let i = 0; i < 100 && written !== `${typed}\n`; i++) {
+      await sleep(100);
+      written = await readFile(file, 'utf8').catch(() => '');
+    }
+    assert.equal(written, `${typed}\n`, 'the keystrokes arrived complete and in order');
+    const hooks = await page.evaluate(() => ({ sent: window.plughostTerminal.inputsSent, failed: window.plughostTerminal.inputFailures }));
+    assert.equal(hooks.failed, 0, `${hooks.failed} of ${hooks.sent} inputs failed`);
+    t.diagnostic(`${typed.length + 2} keystrokes in ${hooks.sent} terminal.input calls`);
+    assert.deepEqual(problems, [], 'the page logged no errors');
+    await page.close();
   });
 });

@@ -41,8 +41,16 @@ describe('the seed terminal through the real stack', () => {
     await reader.waitFor(/[\r\n]hello\r\n/);
 
     const output = reader.publications.find((p) => p.data.type === 'output').data;
-    assert.deepEqual(Object.keys(output).sort(), ['data', 'timestamp', 'type']);
+    assert.deepEqual(Object.keys(output).sort(), ['data', 'offset', 'timestamp', 'type']);
     assert.match(output.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    // `offset` is the byte offset of the data in the session's output: consecutive outputs
+    // continue exactly where the one before ended.
+    const history0 = await stack.api('history', { channel: `terminal#session#${id}`, limit: 100 });
+    const outputs = history0.publications.filter((p) => p.data.type === 'output').map((p) => p.data);
+    assert.equal(outputs[0].offset, 0, 'the first output starts at offset 0');
+    for (let i = 1; i < outputs.length; i++) {
+      assert.equal(outputs[i].offset, outputs[i - 1].offset + Buffer.from(outputs[i - 1].data, 'base64').length, `output ${i} continues the one before`);
+    }
 
     // The first status and prompt were published before we subscribed: they are in history.
     const history = await stack.api('history', { channel: `terminal#session#${id}`, limit: 100 });

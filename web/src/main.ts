@@ -4,6 +4,13 @@
 //
 // The RPCs go through the typed client generated from the plugins (src/gen/api.ts, written
 // by `plughost codegen --lang ts` in `make web`; git-ignored, never edited by hand).
+//
+// Input: every keystroke goes out at once as its own RPC carrying `seq` (1, 2, 3... per
+// session); Centrifugo runs a connection's RPCs concurrently, and the host applies them in
+// seq order. Output: each publication carries `offset`, the byte offset of its data in the
+// session's output; the page writes every byte once and in offset order (a publication
+// behind what was written is a duplicate; one ahead waits briefly for the ones before it),
+// and shows a notice whenever output was lost, never silently.
 
 import { Centrifuge, type PublicationContext } from 'centrifuge';
 import { Terminal } from '@xterm/xterm';
@@ -11,15 +18,34 @@ import { FitAddon } from '@xterm/addon-fit';
 import '@xterm/xterm/css/xterm.css';
 import './style.css';
 
-import { API_VERSION, ApiClient, RpcError, type CheckVersionResult } from './gen/api';
+import { API_VERSION, ApiClient, RpcError, type CheckVersionResult, type TerminalInputParams } from './gen/api';
 
 /** What the page exposes for tests and benchmarks (see tests/node/terminal-browser.test.mjs). */
 interface Hooks {
   term: Terminal;
   user: string;
   sessionId: string | null;
+  /** Called with every chunk written to xterm, in order (a test may set it before the page loads). */
   onOutput: ((bytes: Uint8Array) => void) | null;
+  /** Output publications written. */
   outputs: number;
+  /** Bytes written to xterm so far. */
+  bytesWritten: number;
+  /** FNV-1a 32 of those bytes, as an unsigned integer. */
+  checksum: number;
+  /** The session output offset the next byte written will have (null: the host sends no offsets). */
+  nextOffset: number | null;
+  /** Output publications skipped because their bytes were already written. */
+  duplicates: number;
+  /** Loss notices shown (gap messages, offset jumps, an unrecovered resubscribe). */
+  gaps: number;
+  /** Bytes known lost (from gap messages and offset jumps). */
+  lostBytes: number;
+  /** terminal.input RPCs sent, and how many of them failed. */
+  inputsSent: number;
+  inputFailures: number;
+  /** terminal.input RPCs not answered yet. */
+  inputsInFlight: number;
   centrifuge?: Centrifuge;
   api?: ApiClient;
   subscribed?: { recoverable: boolean; wasRecovering: boolean; recovered: boolean };
@@ -41,8 +67,9 @@ interface PageConfig {
 
 /** A publication on terminal#session#<id>. */
 type SessionMessage =
-  | { type: 'output'; data: string }
-  | { type: 'status'; status: string; exit_code?: number };
+  | { type: 'output'; data: string; offset?: number }
+  | { type: 'status'; status: string; exit_code?: number }
+  | { type: 'gap'; offset?: number; lost_bytes: number };
 
 function $(id: string): HTMLElement {
   const element = document.getElementById(id);
@@ -83,7 +110,23 @@ term.loadAddon(fit);
 term.open($('terminal'));
 fit.fit();
 
-const hooks: Hooks = { term, user, sessionId: null, onOutput: null, outputs: 0 };
+const hooks: Hooks = {
+  term,
+  user,
+  sessionId: null,
+  // A test may install its recorder before the page runs (page.addInitScript).
+  onOutput: (window.plughostTerminal as Partial<Hooks> | undefined)?.onOutput ?? null,
+  outputs: 0,
+  bytesWritten: 0,
+  checksum: 0x811c9dc5,
+  nextOffset: null,
+  duplicates: 0,
+  gaps: 0,
+  lostBytes: 0,
+  inputsSent: 0,
+  inputFailures: 0,
+  inputsInFlight: 0,
+};
 window.plughostTerminal = hooks;
 
 function setState(state: string, text?: string): void {
@@ -93,6 +136,19 @@ function setState(state: string, text?: string): void {
 
 function notice(text: string): void {
   term.write(`\r\n\x1b[2m[${text}]\x1b[0m\r\n`);
+}
+
+/** A loss of output: in the terminal, where it happened, and in the header, where it stays. */
+function lossNotice(text: string, lostBytes: number): void {
+  hooks.gaps++;
+  hooks.lostBytes += lostBytes;
+  term.write(`\r\n\x1b[1;33m[${text}]\x1b[0m\r\n`);
+  const loss = $('loss');
+  loss.textContent = hooks.lostBytes
+    ? `${hooks.lostBytes} bytes of output lost`
+    : `output lost (${hooks.gaps}x)`;
+  loss.title = text;
+  loss.hidden = false;
 }
 
 /** Shows (never blocks on) a warning that this page was built for another API version. */
@@ -140,34 +196,50 @@ centrifuge.on('disconnected', (ctx) => setState('disconnected', `disconnected: $
 let sessionId: string | null = null;
 let ended = false;
 
-// Keystrokes go out one RPC at a time, so they reach the shell in order (Centrifugo runs a
-// connection's RPCs concurrently); whatever is typed meanwhile goes in the next RPC.
-let pending: Uint8Array[] = [];
-let sending = false;
+// Keystrokes go out at once, each RPC with the next `seq`; the host applies them in seq order.
+// Big pastes are cut into chunks below the host's input cap, and at most MAX_IN_FLIGHT RPCs
+// are outstanding (well inside the host's reorder window); whatever is typed meanwhile is
+// queued and sent, in order, as soon as one returns.
+const MAX_CHUNK = 16 * 1024;
+const MAX_IN_FLIGHT = 32;
+let nextSeq = 1;
+let queued: Uint8Array[] = [];
+let queuedBytes = 0;
 function send(bytes: Uint8Array): void {
-  if (ended || !sessionId) return;
-  pending.push(bytes);
-  if (!sending) void flushInput(sessionId);
+  if (ended || !sessionId || !bytes.length) return;
+  queued.push(bytes);
+  queuedBytes += bytes.length;
+  pump(sessionId);
 }
-async function flushInput(session_id: string): Promise<void> {
-  sending = true;
-  while (pending.length && !ended) {
-    const parts = pending;
-    pending = [];
-    const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+function pump(session_id: string): void {
+  while (queuedBytes && hooks.inputsInFlight < MAX_IN_FLIGHT && !ended) {
+    const all = new Uint8Array(queuedBytes);
     let at = 0;
-    for (const p of parts) {
-      bytes.set(p, at);
-      at += p.length;
+    for (const part of queued) {
+      all.set(part, at);
+      at += part.length;
     }
-    try {
-      await api.terminalInput({ session_id, data: toBase64(bytes) });
-    } catch (error) {
-      notice(`input not sent: ${describe(error)}`);
-      if (error instanceof RpcError && (error.code === 1004 || error.code === 1003)) end('session is gone');
-    }
+    const chunk = all.subarray(0, MAX_CHUNK);
+    const rest = all.subarray(chunk.length);
+    queued = rest.length ? [rest] : [];
+    queuedBytes = rest.length;
+    void sendOne(session_id, nextSeq++, chunk);
   }
-  sending = false;
+}
+async function sendOne(session_id: string, seq: number, bytes: Uint8Array): Promise<void> {
+  hooks.inputsSent++;
+  hooks.inputsInFlight++;
+  try {
+    // `seq` is in the generated TerminalInputParams once the plugin declares it.
+    await api.terminalInput({ session_id, data: toBase64(bytes), seq } as TerminalInputParams);
+  } catch (error) {
+    hooks.inputFailures++;
+    if (!ended) notice(`input not sent: ${describe(error)}`);
+    if (error instanceof RpcError && (error.code === 1004 || error.code === 1003)) end('session is gone');
+  } finally {
+    hooks.inputsInFlight--;
+  }
+  pump(session_id);
 }
 term.onData((data) => send(encoder.encode(data)));
 // Mouse reports and the like come as binary strings (one byte per char).
@@ -193,22 +265,115 @@ function end(why: string): void {
 }
 $('restart').addEventListener('click', () => location.reload());
 
-// Publications are written once each, in offset order: the first subscription also reads
-// the channel's history (the shell's first prompt was published before we subscribed).
-let lastOffset = 0;
-function handle(pub: PublicationContext): void {
-  if (pub.offset) {
-    if (pub.offset <= lastOffset) return;
-    lastOffset = pub.offset;
+// Output is written once, in offset order. `offset` is the byte offset of a publication's
+// data in the session's output (a session's output starts at 0). A publication behind what
+// was written is a duplicate (history read twice, a recovery overlap): skipped, or only its
+// new tail written. One ahead of it waits up to REORDER_WAIT_MS for the bytes before it;
+// after that the jump is lost output, and the page says so. Statuses wait behind output that
+// waits. A host that sends no offsets (an older one) gets each publication written as it
+// comes, deduplicated by Centrifugo's stream position.
+const REORDER_WAIT_MS = 1500;
+let nextOffset = 0;
+let offsets = false;
+const ahead = new Map<number, Uint8Array>();
+const deferred: SessionMessage[] = [];
+let reorderTimer: ReturnType<typeof setTimeout> | undefined;
+let lastStreamOffset = 0;
+
+function write(bytes: Uint8Array): void {
+  if (!bytes.length) return;
+  hooks.outputs++;
+  hooks.bytesWritten += bytes.length;
+  let h = hooks.checksum;
+  for (let i = 0; i < bytes.length; i++) h = Math.imul(h ^ bytes[i], 0x01000193) >>> 0;
+  hooks.checksum = h;
+  term.write(bytes);
+  hooks.onOutput?.(bytes);
+}
+
+/** Writes what continues at nextOffset, then what waited for it; arms the timer for the rest. */
+function drain(): void {
+  for (;;) {
+    let progressed = false;
+    for (const [offset, bytes] of ahead) {
+      const end = offset + bytes.length;
+      if (end <= nextOffset) {
+        ahead.delete(offset);
+        hooks.duplicates++;
+        progressed = true;
+      } else if (offset <= nextOffset) {
+        ahead.delete(offset);
+        write(bytes.subarray(nextOffset - offset));
+        nextOffset = end;
+        progressed = true;
+      }
+    }
+    if (!progressed) break;
   }
-  const msg = pub.data as SessionMessage;
-  if (msg.type === 'output') {
-    const bytes = fromBase64(msg.data);
-    hooks.outputs++;
-    term.write(bytes);
-    hooks.onOutput?.(bytes);
-  } else if (msg.type === 'status' && msg.status !== 'running') {
+  hooks.nextOffset = nextOffset;
+  clearTimeout(reorderTimer);
+  reorderTimer = undefined;
+  if (ahead.size) {
+    reorderTimer = setTimeout(giveUpWaiting, REORDER_WAIT_MS);
+  } else {
+    for (const msg of deferred.splice(0)) handleStatus(msg);
+  }
+}
+
+/** The bytes before the earliest waiting publication did not come: say so, and go on. */
+function giveUpWaiting(): void {
+  if (!ahead.size) return;
+  const first = Math.min(...ahead.keys());
+  const lost = first - nextOffset;
+  lossNotice(`${lost} bytes of output lost (offsets ${nextOffset}-${first - 1})`, lost);
+  nextOffset = first;
+  drain();
+}
+
+function handleOutput(msg: { data: string; offset?: number }): void {
+  const bytes = fromBase64(msg.data);
+  if (typeof msg.offset !== 'number') {
+    write(bytes);
+    return;
+  }
+  offsets = true;
+  const end = msg.offset + bytes.length;
+  if (end <= nextOffset) {
+    hooks.duplicates++;
+    return;
+  }
+  const known = ahead.get(msg.offset);
+  if (!known || known.length < bytes.length) ahead.set(msg.offset, bytes);
+  drain();
+}
+
+function handleStatus(msg: SessionMessage): void {
+  if (msg.type === 'status' && msg.status !== 'running') {
     end(msg.exit_code === undefined ? `session ${msg.status}` : `process exited with code ${msg.exit_code}`);
+  }
+}
+
+function handle(pub: PublicationContext): void {
+  const msg = pub.data as SessionMessage;
+  if (!offsets && pub.offset) {
+    // Without byte offsets, Centrifugo's stream position is all there is to deduplicate by
+    // (reset when a resubscribe starts a new stream).
+    if (pub.offset <= lastStreamOffset) return;
+    lastStreamOffset = pub.offset;
+  }
+  if (msg.type === 'output') {
+    handleOutput(msg);
+  } else if (msg.type === 'gap') {
+    const lost = Number(msg.lost_bytes) || 0;
+    lossNotice(`${lost} bytes of output lost by the host`, lost);
+    if (typeof msg.offset === 'number') {
+      nextOffset = Math.max(nextOffset, msg.offset + lost);
+      drain();
+    }
+  } else if (ahead.size) {
+    deferred.push(msg);
+  } else {
+    handleStatus(msg);
   }
 }
 
@@ -247,7 +412,21 @@ async function start(): Promise<void> {
   sub.on('publication', (pub) => (live ? handle(pub) : early.push(pub)));
   sub.on('subscribed', async (ctx) => {
     hooks.subscribed = { recoverable: ctx.recoverable, wasRecovering: ctx.wasRecovering, recovered: ctx.recovered };
-    if (ctx.wasRecovering && !ctx.recovered) notice('some output was lost while disconnected');
+    if (ctx.wasRecovering && !ctx.recovered) {
+      if (offsets) {
+        // Centrifugo could not replay what was missed (e.g. it restarted): read what its
+        // history has; the offsets then show exactly what, if anything, is missing.
+        try {
+          const history = await sub.history({ limit: 100 });
+          for (const pub of history.publications) handle(pub);
+        } catch (error) {
+          lossNotice(`output missed while disconnected may be lost (history unavailable: ${describe(error)})`, 0);
+        }
+      } else {
+        lastStreamOffset = 0;
+        lossNotice('some output was lost while disconnected', 0);
+      }
+    }
     if (!live) {
       try {
         const history = await sub.history({ limit: 100 });

@@ -10,7 +10,8 @@ use crate::manifest::Manifest;
 use crate::shutdown::Shutdown;
 
 use super::log_budget::LogBudget;
-use super::terminal::sessions::Terminals;
+use super::terminal::agent::AgentAddress;
+use super::terminal::sessions::{Refusal, Terminals};
 
 /// The store data of a call, as the capabilities see it: whatever the runtime keeps per
 /// call, it hands out the [`HostContext`].
@@ -34,10 +35,26 @@ impl Services {
     pub fn from_config(config: &Config, shutdown: &Shutdown) -> anyhow::Result<Self> {
         let centrifugo = CentrifugoApi::from_config(&config.centrifugo)?;
         let terminals = match config.terminal_endpoint.as_deref().filter(|e| !e.is_empty()) {
-            Some(endpoint) => Some(Terminals::new(endpoint, centrifugo.clone(), shutdown.clone())?),
+            Some(endpoint) => {
+                if config.terminal_token.as_deref().is_none_or(str::is_empty) {
+                    tracing::warn!("terminal_token is not set: the host presents no token, so only an agent that accepts anyone who reaches it will answer");
+                }
+                let address = AgentAddress {
+                    endpoint: endpoint.to_string(),
+                    token: config.terminal_token.clone(),
+                    tls_ca: config.terminal_tls_ca.clone(),
+                };
+                Some(Terminals::new(&address, centrifugo.clone(), shutdown.clone())?)
+            }
             None => None,
         };
         Ok(Self { centrifugo, terminals })
+    }
+
+    /// Why `user` may not subscribe to `channel` whatever a plugin answers: the channel
+    /// carries host-published data `user` may not see (another user's terminal output).
+    pub fn subscription_refusal(&self, user: &str, channel: &str) -> Option<Refusal> {
+        self.terminals.as_ref()?.subscription_refusal(user, channel)
     }
 }
 
@@ -59,21 +76,24 @@ impl PluginState {
 pub struct HostContext {
     pub(super) plugin: Arc<str>,
     pub(super) request_id: Arc<str>,
+    /// `conn.user` of the call (empty for anonymous callers and for `describe`).
+    pub(super) user: Arc<str>,
     pub(super) manifest: Arc<Manifest>,
     pub(super) state: Arc<PluginState>,
     pub(super) services: Arc<Services>,
 }
 
 impl HostContext {
-    /// Context for one call of `plugin`.
+    /// Context for one call of `plugin` made by `user`.
     pub fn new(
         plugin: Arc<str>,
         request_id: Arc<str>,
+        user: Arc<str>,
         manifest: Arc<Manifest>,
         state: Arc<PluginState>,
         services: Arc<Services>,
     ) -> Self {
-        Self { plugin, request_id, manifest, state, services }
+        Self { plugin, request_id, user, manifest, state, services }
     }
 }
 

@@ -19,6 +19,7 @@ use wasmtime::component::Linker;
 use crate::contract::bindings::plughost::rpc::types;
 use crate::manifest::Grant;
 pub use context::{HostContext, HostState, PluginState, Services};
+pub use terminal::sessions::Refusal;
 
 
 /// One capability: the WIT interface (`plughost:rpc/<interface>`) it implements, the grant

@@ -75,6 +75,12 @@ impl Runtime {
         })
     }
 
+    /// Why `user` may not subscribe to `channel` whatever a plugin answers (another user's
+    /// terminal output), if so.
+    pub fn subscription_refusal(&self, user: &str, channel: &str) -> Option<crate::capabilities::Refusal> {
+        self.services.subscription_refusal(user, channel)
+    }
+
     /// Whether instances come from the pooling allocator.
     pub fn pooling(&self) -> bool {
         self.pooling

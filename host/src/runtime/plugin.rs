@@ -244,7 +244,7 @@ impl LoadedPlugin {
             probation_until: None,
             pre,
         };
-        let host = plugin.host_context(rt, "load".into());
+        let host = plugin.host_context(rt, "load".into(), "");
         let info = match execute(rt, &plugin, host, Invocation::Describe).await {
             Ok(Answer::Described(info)) => info,
             Ok(_) => return Err(LoadError::Describe("unexpected answer".into())),
@@ -257,9 +257,9 @@ impl LoadedPlugin {
         Ok(plugin)
     }
 
-    fn host_context(&self, rt: &Runtime, request_id: Arc<str>) -> HostContext {
+    fn host_context(&self, rt: &Runtime, request_id: Arc<str>, user: &str) -> HostContext {
         let (manifest, state) = (self.manifest.load_full(), self.capability_state.clone());
-        HostContext::new(self.label.clone(), request_id, manifest, state, rt.services.clone())
+        HostContext::new(self.label.clone(), request_id, user.into(), manifest, state, rt.services.clone())
     }
 
     /// The manifest it runs under now.
@@ -293,7 +293,7 @@ impl LoadedPlugin {
         if params.len() as u64 > self.limits.max_params.as_u64() {
             return Err(CallFailure::ParamsTooLarge { size: params.len(), limit: self.limits.max_params.as_u64() });
         }
-        let host = self.host_context(rt, request_id);
+        let host = self.host_context(rt, request_id, &conn.user);
         let result = execute(rt, self, host, Invocation::Call { conn, method, params }).await;
         self.usage.record(method, &conn.user, result.as_ref().is_err_and(CallFailure::is_fault));
         match result? {
@@ -311,7 +311,7 @@ impl LoadedPlugin {
         channel: &str,
         data: Option<&[u8]>,
     ) -> Result<SubscribeGrant, CallFailure> {
-        let host = self.host_context(rt, request_id);
+        let host = self.host_context(rt, request_id, &conn.user);
         let result = execute(rt, self, host, Invocation::Subscribe { conn, channel, data }).await;
         self.usage.record(SUBSCRIBE_KEY, &conn.user, result.as_ref().is_err_and(CallFailure::is_fault));
         match result? {

@@ -2,16 +2,17 @@
 //!
 //! - `terminal.create` starts a shell owned by the calling user and returns its
 //!   `session_id`; the host publishes its output to `terminal#session#<session_id>`.
-//! - `terminal.input` (base64 keystrokes), `terminal.resize` and `terminal.close` act on
-//!   a session, and return the seed's `SuccessResult`.
+//! - `terminal.input` (base64 keystrokes, numbered with `seq` so concurrent calls keep
+//!   their order), `terminal.resize` and `terminal.close` act on a session, and return the
+//!   seed's `SuccessResult`.
 //! - Subscriptions in the `terminal` namespace: only `terminal#session#<id>`, and only for
 //!   the session's owner.
 //!
-//! A session belongs to the user who created it: anonymous connections cannot create
-//! one, and nobody else may write to it, resize, close or follow it (code 1003 for calls,
-//! 103 for subscriptions, as the notifications plugin does). Clients get the agent's
-//! default shell; a client may ask for another program only if the operator lists it in
-//! the manifest's `[config] commands = "top,htop"`.
+//! The host enforces the rules (this plugin checks them too, to answer early): a session
+//! belongs to the user who created it; anonymous connections cannot create one, and nobody
+//! else may write to it, resize, close or follow it (code 1003 for calls, 103 for
+//! subscriptions). Clients get the agent's default shell; a client may ask for another
+//! program only if the operator lists it in the manifest's `[terminal] commands`.
 
 use base64::Engine as _;
 use plughost_sdk::terminal::{self, CreateOptions, TerminalError};
@@ -47,7 +48,7 @@ struct CreateParams {
     cols: Option<u16>,
     /// Terminal height in rows (default 24)
     rows: Option<u16>,
-    /// Program to run instead of the default shell; must be allowed by the operator
+    /// Program to run instead of the default shell; must be listed by the operator
     command: Option<String>,
 }
 
@@ -65,6 +66,10 @@ struct TerminalInputParams {
     session_id: String,
     /// Base64 encoded input
     data: String,
+    /// Number of this input in the session (1, 2, 3, ...): inputs are written in this
+    /// order even when sent concurrently; without it, input is written at once
+    #[schemars(range(min = 1))]
+    seq: Option<u64>,
 }
 
 /// Params of `terminal.resize`.
@@ -130,14 +135,8 @@ fn create(conn: &Conn, p: CreateParams) -> Result<CreateResult, RpcError> {
     let mut options = CreateOptions::new(conn.user.clone());
     options.cols = size(p.cols, 80, "cols")?;
     options.rows = size(p.rows, 24, "rows")?;
-    if let Some(command) = p.command.filter(|c| !c.is_empty()) {
-        // Clients never choose what runs unless the operator allowed that program.
-        let allowed = plughost_sdk::config::get("commands").unwrap_or_default();
-        if !allowed.split(',').map(str::trim).any(|c| !c.is_empty() && c == command) {
-            return Err(denied("this command is not allowed"));
-        }
-        options.command = Some(command);
-    }
+    // The host runs it only if the manifest's `[terminal] commands` lists it.
+    options.command = p.command.filter(|c| !c.is_empty());
     let session_id = terminal::create(options)?;
     Ok(CreateResult { session_id })
 }
@@ -149,7 +148,11 @@ fn input(conn: &Conn, p: TerminalInputParams) -> Result<SuccessResult, RpcError>
         .decode(p.data.as_bytes())
         .map_err(|_| RpcError::invalid_params("invalid params: field 'data': not base64"))?;
     owned(conn, &p.session_id)?;
-    terminal::input(&p.session_id, &data)?;
+    match p.seq {
+        Some(0) => return Err(RpcError::invalid_params("invalid params: field 'seq': must be at least 1")),
+        Some(seq) => terminal::input_seq(&p.session_id, seq, &data)?,
+        None => terminal::input(&p.session_id, &data)?,
+    }
     Ok(SuccessResult::ok("Input sent"))
 }
 

@@ -1,6 +1,10 @@
 //! `plughost:rpc/terminal`, granted as `terminal`: terminal sessions on the terminal agent
-//! ([`sessions`]), whose output the host republishes to Centrifugo ([`output`]).
+//! ([`sessions`], over the connection in [`agent`]), whose output the host republishes to
+//! Centrifugo ([`output`]); numbered input is ordered and metered by [`input`]. What a
+//! plugin may run and how much one user may hold is the manifest's `[terminal]` section.
 
+pub(super) mod agent;
+mod input;
 pub(super) mod output;
 pub(super) mod sessions;
 
@@ -9,8 +13,9 @@ use wasmtime::component::{HasSelf, Linker};
 use super::context::{HostContext, HostState};
 use crate::contract::bindings::plughost::rpc::terminal::{self, CreateOptions, Host, TerminalError};
 use crate::manifest::Grant;
+use agent::short_id;
 use output::output_channel;
-use sessions::Terminals;
+use sessions::{Caller, Terminals};
 
 /// The WIT interface (`plughost:rpc/terminal`), granted as `terminal`.
 pub(super) const INTERFACE: &str = "terminal";
@@ -33,14 +38,19 @@ impl HostContext {
             .ok_or_else(|| TerminalError::Unavailable("the host has no terminal agent configured (terminal_endpoint)".into()))
     }
 
+    /// The plugin, user and policy a terminal call acts for.
+    fn caller(&self) -> Caller<'_> {
+        Caller { plugin: &self.plugin, user: &self.user, request_id: &self.request_id, policy: &self.manifest.terminal }
+    }
+
     fn log_terminal<T>(&self, what: &str, session: &str, result: &Result<T, TerminalError>) {
         match result {
-            Ok(_) => tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, %session, "terminal {what}"),
+            Ok(_) => tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, session = %short_id(session), "terminal {what}"),
             Err(e @ (TerminalError::Unavailable(_) | TerminalError::Timeout)) => {
-                tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, %session, error = ?e, "terminal {what} failed")
+                tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, session = %short_id(session), error = ?e, "terminal {what} failed")
             }
             Err(e) => {
-                tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, %session, error = ?e, "terminal {what} refused")
+                tracing::debug!(plugin = %self.plugin, request_id = %self.request_id, session = %short_id(session), error = ?e, "terminal {what} refused")
             }
         }
     }
@@ -56,31 +66,36 @@ impl Host for HostContext {
                 "the plugin's manifest does not grant the output channels (add \"terminal#session#*\" to channels)".into(),
             ));
         }
-        let owner = options.owner.clone();
-        let result = terminals.create(&self.plugin, &self.request_id, options).await;
+        let result = terminals.create(&self.caller(), options).await;
         match &result {
-            Ok(id) => tracing::info!(plugin = %self.plugin, request_id = %self.request_id, session = %id, %owner, "terminal session created"),
-            Err(e) => tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, %owner, error = ?e, "terminal create failed"),
+            Ok(id) => tracing::info!(plugin = %self.plugin, request_id = %self.request_id, session = %short_id(id), user = %self.user, "terminal session created"),
+            Err(e) => tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, user = %self.user, error = ?e, "terminal create failed"),
         }
         result
     }
 
     async fn input(&mut self, session_id: String, data: Vec<u8>) -> Result<(), TerminalError> {
-        let result = async { self.terminals()?.input(&self.plugin, &self.request_id, &session_id, data).await }.await;
+        let result = async { self.terminals()?.input(&self.caller(), &session_id, None, data).await }.await;
+        self.log_terminal("input", &session_id, &result);
+        result
+    }
+
+    async fn input_seq(&mut self, session_id: String, seq: u64, data: Vec<u8>) -> Result<(), TerminalError> {
+        let result = async { self.terminals()?.input(&self.caller(), &session_id, Some(seq), data).await }.await;
         self.log_terminal("input", &session_id, &result);
         result
     }
 
     async fn resize(&mut self, session_id: String, cols: u16, rows: u16) -> Result<(), TerminalError> {
-        let result = async { self.terminals()?.resize(&self.plugin, &self.request_id, &session_id, cols, rows).await }.await;
+        let result = async { self.terminals()?.resize(&self.caller(), &session_id, cols, rows).await }.await;
         self.log_terminal("resize", &session_id, &result);
         result
     }
 
     async fn close(&mut self, session_id: String) -> Result<(), TerminalError> {
-        let result = async { self.terminals()?.close(&self.plugin, &self.request_id, &session_id).await }.await;
+        let result = async { self.terminals()?.close(&self.caller(), &session_id).await }.await;
         match &result {
-            Ok(()) => tracing::info!(plugin = %self.plugin, request_id = %self.request_id, session = %session_id, "terminal session closed"),
+            Ok(()) => tracing::info!(plugin = %self.plugin, request_id = %self.request_id, session = %short_id(&session_id), "terminal session closed"),
             Err(_) => self.log_terminal("close", &session_id, &result),
         }
         result
@@ -92,4 +107,3 @@ impl Host for HostContext {
         result
     }
 }
-

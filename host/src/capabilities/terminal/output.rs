@@ -3,8 +3,14 @@
 //! `terminal#session#<id>` through [`CentrifugoApi`] (metered like any publish), one
 //! publish at a time so order is kept:
 //!
-//! - `{"type":"output","data":<base64>,"timestamp":<RFC 3339>}`
+//! - `{"type":"output","data":<base64>,"timestamp":<RFC 3339>,"offset":<n>}`, `offset` being
+//!   the position of the first byte in the session's output, so a subscriber sees any gap
 //! - `{"type":"status","status":"running"|"exited"|"closed"}` (plus `exit_code` when known)
+//! - `{"type":"gap","offset":<n>,"lost_bytes":<n>}` where output could not be delivered
+//!
+//! Nothing is dropped silently. While a publication cannot reach Centrifugo it is retried
+//! and the pump stops reading; the agent then stops reading the PTY, so the program blocks
+//! as it would on a real terminal (flow control), and a Centrifugo restart loses nothing.
 //!
 //! The [`Coalescer`] is the pure part (bytes and statuses in, publications out, given the
 //! time); [`Pump`] drives it with the gRPC stream and the API client, and stops following
@@ -14,10 +20,10 @@ use std::collections::VecDeque;
 use std::time::{Duration, Instant, SystemTime};
 
 use base64::Engine as _;
-use terminal_agent::proto::terminal_agent_client::TerminalAgentClient;
 use terminal_agent::proto::{session_event, SessionEvent, SubscribeRequest};
-use tonic::transport::Channel;
 use tonic::{Code, Streaming};
+
+use super::agent::{short_id, AgentClient};
 
 use crate::centrifugo_api::{CentrifugoApi, Payload};
 use crate::contract::bindings::plughost::rpc::publish::PublishError;
@@ -40,8 +46,8 @@ pub struct CoalesceLimits {
     pub max_publish: usize,
     /// Publish output at the latest this long after its first byte arrived.
     pub max_delay: Duration,
-    /// Stop reading the agent's stream while this much waits (the agent then applies its
-    /// own limit and ends the stream with DATA_LOSS if we fall too far behind).
+    /// Stop reading the agent's stream while this much waits (the agent then stops
+    /// reading the PTY: the program waits for us).
     pub max_buffered: usize,
 }
 
@@ -53,7 +59,7 @@ impl Default for CoalesceLimits {
             // a busy shell costs fewer, larger publications.
             max_publish: 128 * 1024,
             max_delay: Duration::from_millis(5),
-            max_buffered: 4 * 1024 * 1024,
+            max_buffered: 1024 * 1024,
         }
     }
 }
@@ -61,8 +67,20 @@ impl Default for CoalesceLimits {
 /// One publication to make.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
-    /// Terminal output bytes.
-    Output(Vec<u8>),
+    /// Terminal output bytes, the first at `offset` in the session's output.
+    Output {
+        /// Position of `data[0]`.
+        offset: u64,
+        /// The bytes.
+        data: Vec<u8>,
+    },
+    /// Output at `offset` that could not be delivered.
+    Gap {
+        /// Position of the first lost byte.
+        offset: u64,
+        /// How many bytes were lost.
+        lost: u64,
+    },
     /// A status change; `exited` and `closed` are final.
     Status {
         /// `running`, `exited` or `closed`.
@@ -74,7 +92,8 @@ pub enum Outgoing {
 
 #[derive(Debug)]
 enum Item {
-    Output { data: Vec<u8>, since: Instant },
+    Output { offset: u64, data: Vec<u8>, since: Instant },
+    Gap { offset: u64, lost: u64 },
     Status { status: String, exit_code: Option<i32> },
 }
 
@@ -85,24 +104,43 @@ pub struct Coalescer {
     limits: CoalesceLimits,
     queue: VecDeque<Item>,
     buffered: usize,
+    /// Where the next output byte belongs in the session's output.
+    next_offset: u64,
 }
 
 impl Coalescer {
     /// An empty buffer with `limits`.
     pub fn new(limits: CoalesceLimits) -> Self {
-        Self { limits, queue: VecDeque::new(), buffered: 0 }
+        Self { limits, queue: VecDeque::new(), buffered: 0, next_offset: 0 }
     }
 
-    /// Adds output that arrived at `now`.
-    pub fn push_output(&mut self, data: &[u8], now: Instant) {
+    /// Adds output at `offset` that arrived at `now`. Output further on than expected is
+    /// preceded by a gap message, and the bytes lost are returned; output overlapping what
+    /// came already is trimmed to its new part.
+    pub fn push_output(&mut self, offset: u64, data: &[u8], now: Instant) -> Option<u64> {
+        let mut lost = None;
+        let (mut offset, mut data) = (offset, data);
+        if offset > self.next_offset {
+            let gap = offset - self.next_offset;
+            self.queue.push_back(Item::Gap { offset: self.next_offset, lost: gap });
+            lost = Some(gap);
+        } else if offset < self.next_offset {
+            let seen = usize::try_from(self.next_offset - offset).unwrap_or(usize::MAX).min(data.len());
+            data = &data[seen..];
+            offset += seen as u64;
+        }
+        self.next_offset = self.next_offset.max(offset + data.len() as u64);
         if data.is_empty() {
-            return;
+            return lost;
         }
         self.buffered += data.len();
         match self.queue.back_mut() {
-            Some(Item::Output { data: pending, .. }) => pending.extend_from_slice(data),
-            _ => self.queue.push_back(Item::Output { data: data.to_vec(), since: now }),
+            Some(Item::Output { offset: at, data: pending, .. }) if *at + pending.len() as u64 == offset => {
+                pending.extend_from_slice(data)
+            }
+            _ => self.queue.push_back(Item::Output { offset, data: data.to_vec(), since: now }),
         }
+        lost
     }
 
     /// Adds a status change (due as soon as the output before it has gone out).
@@ -140,11 +178,12 @@ impl Coalescer {
     pub fn next_due(&mut self, now: Instant) -> Option<Outgoing> {
         let followed = self.queue.len() > 1;
         match self.queue.front_mut()? {
-            Item::Status { .. } => match self.queue.pop_front() {
+            Item::Status { .. } | Item::Gap { .. } => match self.queue.pop_front() {
                 Some(Item::Status { status, exit_code }) => Some(Outgoing::Status { status, exit_code }),
+                Some(Item::Gap { offset, lost }) => Some(Outgoing::Gap { offset, lost }),
                 _ => None,
             },
-            Item::Output { data, since } => {
+            Item::Output { offset, data, since } => {
                 let due = data.len() >= self.limits.flush_bytes
                     || now >= *since + self.limits.max_delay
                     || followed;
@@ -155,13 +194,15 @@ impl Coalescer {
                     // The rest keeps its (old) arrival time, so it is due right away too.
                     let rest = data.split_off(self.limits.max_publish);
                     let head = std::mem::replace(data, rest);
+                    let at = *offset;
+                    *offset += head.len() as u64;
                     self.buffered -= head.len();
-                    return Some(Outgoing::Output(head));
+                    return Some(Outgoing::Output { offset: at, data: head });
                 }
                 match self.queue.pop_front() {
-                    Some(Item::Output { data, .. }) => {
+                    Some(Item::Output { offset, data, .. }) => {
                         self.buffered -= data.len();
-                        Some(Outgoing::Output(data))
+                        Some(Outgoing::Output { offset, data })
                     }
                     _ => None,
                 }
@@ -179,11 +220,13 @@ impl Coalescer {
 /// The JSON payload of `out`, in the seed's shapes, stamped with `at`.
 pub fn message(out: &Outgoing, at: SystemTime) -> serde_json::Value {
     match out {
-        Outgoing::Output(data) => serde_json::json!({
+        Outgoing::Output { offset, data } => serde_json::json!({
             "type": "output",
             "data": base64::engine::general_purpose::STANDARD.encode(data),
             "timestamp": humantime::format_rfc3339_millis(at).to_string(),
+            "offset": offset,
         }),
+        Outgoing::Gap { offset, lost } => serde_json::json!({ "type": "gap", "offset": offset, "lost_bytes": lost }),
         Outgoing::Status { status, exit_code } => {
             let mut value = serde_json::json!({ "type": "status", "status": status });
             if let Some(code) = exit_code {
@@ -205,12 +248,15 @@ pub struct Ended {
 
 /// Consecutive failed resubscriptions tolerated before the session is given up as lost.
 const GIVE_UP_AFTER: Duration = Duration::from_secs(30);
-/// Attempts of one publication when Centrifugo cannot be reached.
-const PUBLISH_ATTEMPTS: u32 = 3;
+/// Attempts of a publication Centrifugo refuses (rather than cannot take right now) before
+/// it is given up and a gap published in its place.
+const REFUSED_ATTEMPTS: u32 = 3;
+/// Longest pause between attempts of a publication Centrifugo cannot take right now.
+const MAX_RETRY_PAUSE: Duration = Duration::from_secs(1);
 
 /// Republishes one session's output stream until its final status.
 pub(crate) struct Pump {
-    pub(crate) client: TerminalAgentClient<Channel>,
+    pub(crate) client: AgentClient,
     pub(crate) centrifugo: CentrifugoApi,
     pub(crate) session_id: String,
     /// The id of the call that created the session; its publishes carry it.
@@ -221,7 +267,7 @@ pub(crate) struct Pump {
 
 /// Why the stream needs to be opened again.
 enum Break {
-    /// Resubscribe at once (DATA_LOSS: we were too slow; or a clean end without a final status).
+    /// Resubscribe at once (the stream ended cleanly without a final status).
     Now,
     /// The agent could not be reached: resubscribe after a pause.
     Later,
@@ -291,11 +337,10 @@ impl Pump {
                             if out.seq <= last_seq {
                                 continue; // replayed after a resubscription: already published
                             }
-                            if last_seq > 0 && out.seq > last_seq + 1 {
-                                tracing::warn!(session = %self.session_id, lost_chunks = out.seq - last_seq - 1, "terminal output gap: the agent no longer retained some output");
-                            }
                             last_seq = out.seq;
-                            coalescer.push_output(&out.data, now);
+                            if let Some(lost) = coalescer.push_output(out.offset, &out.data, now) {
+                                tracing::error!(session = %short_id(&self.session_id), offset = out.offset, lost, "terminal output gap: the agent no longer had some output");
+                            }
                         }
                         Ok(Some(SessionEvent { event: Some(session_event::Event::Status(status)) })) => {
                             failing_since = None;
@@ -314,7 +359,7 @@ impl Pump {
                         Ok(Some(SessionEvent { event: None })) => {}
                         Ok(None) => {
                             // Not how the agent ends a stream; back off in case it keeps doing it.
-                            tracing::warn!(session = %self.session_id, "terminal stream ended without a final status; resubscribing");
+                            tracing::warn!(session = %short_id(&self.session_id), "terminal stream ended without a final status; resubscribing");
                             stream = None;
                             failing_since.get_or_insert_with(Instant::now);
                             retry_at = Some(Instant::now() + backoff);
@@ -323,9 +368,9 @@ impl Pump {
                             stream = None;
                             match classify(&status) {
                                 Break::Gone => ended = Some(self.lost(&mut coalescer, "the agent no longer knows the session")),
-                                Break::Now => tracing::warn!(session = %self.session_id, after_seq = last_seq, code = ?status.code(), "terminal stream broke; resubscribing"),
+                                Break::Now => tracing::warn!(session = %short_id(&self.session_id), after_seq = last_seq, code = ?status.code(), "terminal stream broke; resubscribing"),
                                 Break::Later => {
-                                    tracing::warn!(session = %self.session_id, code = ?status.code(), error = %status.message(), "terminal stream failed; resubscribing");
+                                    tracing::warn!(session = %short_id(&self.session_id), code = ?status.code(), error = %status.message(), "terminal stream failed; resubscribing");
                                     failing_since.get_or_insert_with(Instant::now);
                                     retry_at = Some(Instant::now() + backoff);
                                 }
@@ -337,7 +382,7 @@ impl Pump {
             }
         }
         let ended = ended.unwrap_or(Ended { status: "closed".into(), exit_code: None });
-        tracing::debug!(session = %self.session_id, status = %ended.status, "terminal output finished");
+        tracing::debug!(session = %short_id(&self.session_id), status = %ended.status, "terminal output finished");
         ended
     }
 
@@ -348,7 +393,7 @@ impl Pump {
         match tokio::time::timeout(Duration::from_secs(3), client.subscribe(request)).await {
             Ok(Ok(response)) => Ok(response.into_inner()),
             Ok(Err(status)) => {
-                tracing::warn!(session = %self.session_id, code = ?status.code(), error = %status.message(), "cannot follow terminal output");
+                tracing::warn!(session = %short_id(&self.session_id), code = ?status.code(), error = %status.message(), "cannot follow terminal output");
                 Err(classify(&status))
             }
             Err(_) => Err(Break::Later),
@@ -357,42 +402,74 @@ impl Pump {
 
     /// Queues a final `closed` for a session that cannot be followed any more.
     fn lost(&self, coalescer: &mut Coalescer, why: &str) -> Ended {
-        tracing::warn!(session = %self.session_id, "terminal session lost: {why}");
+        tracing::warn!(session = %short_id(&self.session_id), "terminal session lost: {why}");
         coalescer.push_status("closed", None);
         Ended { status: "closed".into(), exit_code: None }
     }
 
-    /// Publishes `out` in its own task (so reading the stream goes on meanwhile).
+    /// Publishes `out` in its own task (so reading the stream goes on meanwhile). While
+    /// Centrifugo cannot take it, it is retried until the host shuts down; one Centrifugo
+    /// refuses is retried a few times, then replaced by a gap message so subscribers know.
     fn publish(&self, channel: &str, out: Outgoing) -> tokio::task::JoinHandle<()> {
         let centrifugo = self.centrifugo.clone();
         let channel = channel.to_string();
+        // What the log shows: a full session id would let a reader of the log type into it.
+        let shown = format!("{CHANNEL_PREFIX}{}…", short_id(&self.session_id));
         let request_id = self.request_id.clone();
+        let shutdown = self.shutdown.clone();
         tokio::spawn(async move {
-            let payload = match serde_json::value::to_raw_value(&message(&out, SystemTime::now())) {
-                Ok(payload) => payload,
-                Err(e) => {
-                    tracing::error!(%channel, error = %e, "terminal output could not be encoded; dropped");
-                    return;
-                }
-            };
+            let mut out = out;
+            let mut refused = 0;
+            let mut pause = Duration::from_millis(50);
             let started = Instant::now();
-            for attempt in 1..=PUBLISH_ATTEMPTS {
-                match centrifugo.publish(&request_id, &channel, Payload::Json(&payload)).await {
-                    Ok(_) => {
-                        let bytes = if let Outgoing::Output(d) = &out { d.len() } else { 0 };
-                        tracing::trace!(%channel, bytes, elapsed_us = started.elapsed().as_micros() as u64, "terminal output published");
+            loop {
+                let payload = match serde_json::value::to_raw_value(&message(&out, SystemTime::now())) {
+                    Ok(payload) => payload,
+                    Err(e) => {
+                        tracing::error!(channel = %shown, error = %e, "terminal output could not be encoded");
                         return;
                     }
-                    // Nothing was delivered when Centrifugo could not be reached: try again.
-                    Err(PublishError::Unavailable(e)) if attempt < PUBLISH_ATTEMPTS => {
-                        tracing::debug!(%channel, error = %e, attempt, "terminal publish failed; retrying");
-                        tokio::time::sleep(Duration::from_millis(50 * u64::from(attempt))).await;
+                };
+                let error = match centrifugo.publish(&request_id, &channel, Payload::Json(&payload)).await {
+                    Ok(_) => {
+                        tracing::trace!(channel = %shown, elapsed_us = started.elapsed().as_micros() as u64, "terminal output published");
+                        return;
                     }
-                    Err(e) => {
-                        tracing::warn!(%channel, error = ?e, "terminal output publish failed; dropped");
+                    Err(e) => e,
+                };
+                match error {
+                    // Nothing was delivered: wait for Centrifugo (it may be restarting).
+                    PublishError::Unavailable(_) | PublishError::Timeout => {
+                        if started.elapsed() > MAX_RETRY_PAUSE * 5 && pause == MAX_RETRY_PAUSE {
+                            tracing::warn!(channel = %shown, error = ?error, waiting_s = started.elapsed().as_secs(), "terminal output waits for Centrifugo");
+                        }
+                    }
+                    _ => {
+                        refused += 1;
+                        if refused >= REFUSED_ATTEMPTS {
+                            match &out {
+                                Outgoing::Output { offset, data } => {
+                                    tracing::error!(channel = %shown, error = ?error, offset, lost = data.len(), "Centrifugo refuses terminal output; publishing a gap instead");
+                                    out = Outgoing::Gap { offset: *offset, lost: data.len() as u64 };
+                                    refused = 0;
+                                    continue;
+                                }
+                                _ => {
+                                    tracing::error!(channel = %shown, error = ?error, "Centrifugo refuses a terminal message; dropped");
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(pause) => {}
+                    _ = shutdown.triggered() => {
+                        tracing::warn!(channel = %shown, "host shutting down: terminal output not published");
                         return;
                     }
                 }
+                pause = (pause * 2).min(MAX_RETRY_PAUSE);
             }
         })
     }
@@ -401,7 +478,7 @@ impl Pump {
 fn classify(status: &tonic::Status) -> Break {
     match status.code() {
         Code::NotFound => Break::Gone,
-        Code::DataLoss | Code::Ok => Break::Now,
+        Code::Ok => Break::Now,
         _ => Break::Later,
     }
 }
@@ -444,20 +521,25 @@ mod tests {
         std::iter::from_fn(|| c.next_due(now)).collect()
     }
 
-    fn out(bytes: &[u8]) -> Outgoing {
-        Outgoing::Output(bytes.to_vec())
+    fn out(offset: u64, bytes: &[u8]) -> Outgoing {
+        Outgoing::Output { offset, data: bytes.to_vec() }
+    }
+
+    /// Appends `data` right after the output already pushed.
+    fn push(c: &mut Coalescer, data: &[u8], now: Instant) {
+        assert_eq!(c.push_output(c.next_offset, data, now), None);
     }
 
     #[test]
     fn small_chunks_wait_for_the_delay_then_go_out_as_one() {
         let t0 = Instant::now();
         let mut c = Coalescer::new(limits());
-        c.push_output(b"a", t0);
-        c.push_output(b"b", t0 + ms(1));
-        c.push_output(b"c", t0 + ms(3));
+        push(&mut c, b"a", t0);
+        push(&mut c, b"b", t0 + ms(1));
+        push(&mut c, b"c", t0 + ms(3));
         assert_eq!(due(&mut c, t0 + ms(4)), vec![]);
         assert_eq!(c.deadline(), Some(t0 + ms(5)), "the first unflushed byte sets the deadline");
-        assert_eq!(due(&mut c, t0 + ms(5)), vec![out(b"abc")]);
+        assert_eq!(due(&mut c, t0 + ms(5)), vec![out(0, b"abc")]);
         assert!(c.is_empty());
         assert_eq!(c.deadline(), None);
     }
@@ -466,10 +548,10 @@ mod tests {
     fn enough_bytes_flush_without_waiting() {
         let t0 = Instant::now();
         let mut c = Coalescer::new(limits());
-        c.push_output(b"1234", t0);
+        push(&mut c, b"1234", t0);
         assert_eq!(due(&mut c, t0), vec![]);
-        c.push_output(b"5678", t0);
-        assert_eq!(due(&mut c, t0), vec![out(b"12345678")]);
+        push(&mut c, b"5678", t0);
+        assert_eq!(due(&mut c, t0), vec![out(0, b"12345678")]);
     }
 
     #[test]
@@ -478,14 +560,15 @@ mod tests {
         let mut c = Coalescer::new(limits());
         let input: Vec<u8> = (0..40u8).collect();
         for chunk in input.chunks(3) {
-            c.push_output(chunk, t0);
+            push(&mut c, chunk, t0);
         }
         assert_eq!(c.buffered(), 40);
         let sent = due(&mut c, t0);
         assert_eq!(sent.len(), 3, "16 + 16 + 8");
         let mut joined = Vec::new();
         for o in &sent {
-            let Outgoing::Output(d) = o else { panic!("output expected") };
+            let Outgoing::Output { offset, data: d } = o else { panic!("output expected") };
+            assert_eq!(*offset, joined.len() as u64, "offsets follow each other");
             assert!(d.len() <= 16);
             joined.extend_from_slice(d);
         }
@@ -497,11 +580,11 @@ mod tests {
     fn the_remainder_of_a_split_keeps_its_age() {
         let t0 = Instant::now();
         let mut c = Coalescer::new(limits());
-        c.push_output(&[7u8; 20], t0);
-        assert_eq!(c.next_due(t0), Some(out(&[7u8; 16])));
+        push(&mut c, &[7u8; 20], t0);
+        assert_eq!(c.next_due(t0), Some(out(0, &[7u8; 16])));
         // 4 bytes left, below flush_bytes, but they arrived at t0: due at t0 + delay.
         assert_eq!(c.next_due(t0 + ms(1)), None);
-        assert_eq!(c.next_due(t0 + ms(5)), Some(out(&[7u8; 4])));
+        assert_eq!(c.next_due(t0 + ms(5)), Some(out(16, &[7u8; 4])));
     }
 
     #[test]
@@ -509,29 +592,44 @@ mod tests {
         let t0 = Instant::now();
         let mut c = Coalescer::new(limits());
         c.push_status("running", None);
-        c.push_output(b"bye", t0);
+        push(&mut c, b"bye", t0);
         c.push_status("exited", Some(3));
-        c.push_output(b"late", t0);
+        push(&mut c, b"late", t0);
         assert_eq!(
             due(&mut c, t0),
             vec![
                 Outgoing::Status { status: "running".into(), exit_code: None },
-                out(b"bye"),
+                out(0, b"bye"),
                 Outgoing::Status { status: "exited".into(), exit_code: Some(3) },
             ],
             "output ahead of a status flushes at once; the output after it still waits"
         );
-        assert_eq!(c.drain(), Some(out(b"late")));
+        assert_eq!(c.drain(), Some(out(3, b"late")));
         assert_eq!(c.drain(), None);
+    }
+
+    #[test]
+    fn missing_output_becomes_a_gap_message_and_repeated_output_is_trimmed() {
+        let t0 = Instant::now();
+        let mut c = Coalescer::new(limits());
+        push(&mut c, b"abc", t0);
+        assert_eq!(c.push_output(10, b"xyz", t0), Some(7), "bytes 3..10 never came");
+        assert_eq!(c.push_output(11, b"yzUV", t0), None, "yz came already");
+        assert_eq!(
+            due(&mut c, t0 + ms(10)),
+            vec![out(0, b"abc"), Outgoing::Gap { offset: 3, lost: 7 }, out(10, b"xyzUV")]
+        );
+        let gap = message(&Outgoing::Gap { offset: 3, lost: 7 }, SystemTime::UNIX_EPOCH);
+        assert_eq!(gap, serde_json::json!({"type": "gap", "offset": 3, "lost_bytes": 7}));
     }
 
     #[test]
     fn reading_pauses_when_the_buffer_is_full() {
         let t0 = Instant::now();
         let mut c = Coalescer::new(limits());
-        c.push_output(&[0u8; 31], t0);
+        push(&mut c, &[0u8; 31], t0);
         assert!(c.has_room());
-        c.push_output(&[0u8; 1], t0);
+        push(&mut c, &[0u8; 1], t0);
         assert!(!c.has_room());
         c.next_due(t0);
         assert!(c.has_room());
@@ -540,10 +638,10 @@ mod tests {
     #[test]
     fn messages_have_the_seed_shapes() {
         let at = SystemTime::UNIX_EPOCH + Duration::from_millis(1_700_000_000_123);
-        let output = message(&out(b"hi\n"), at);
+        let output = message(&out(7, b"hi\n"), at);
         assert_eq!(
             output,
-            serde_json::json!({"type": "output", "data": "aGkK", "timestamp": "2023-11-14T22:13:20.123Z"})
+            serde_json::json!({"type": "output", "data": "aGkK", "timestamp": "2023-11-14T22:13:20.123Z", "offset": 7})
         );
         let running = message(&Outgoing::Status { status: "running".into(), exit_code: None }, at);
         assert_eq!(running, serde_json::json!({"type": "status", "status": "running"}));
@@ -554,28 +652,37 @@ mod tests {
     /// The pump against a real agent (in-process) and a fake Centrifugo API that records
     /// what is published to it.
     mod with_agent {
+        use std::sync::atomic::{AtomicU32, Ordering};
         use std::sync::{Arc, Mutex};
 
+        use axum::http::StatusCode;
+        use axum::response::IntoResponse;
         use axum::routing::post;
         use axum::{Json, Router};
         use terminal_agent::proto::CreateRequest;
 
+        use super::super::super::agent::{AgentAddress, AgentTarget};
         use super::super::*;
 
         type Published = Arc<Mutex<Vec<serde_json::Value>>>;
 
-        /// A fake `POST /api/publish` taking `delay` per call; returns its base URL.
-        async fn fake_centrifugo(delay: Duration) -> (String, Published) {
+        /// A fake `POST /api/publish` taking `delay` per call and answering 503 to the first
+        /// `unavailable` calls (as a restarting Centrifugo's proxy would); returns its base URL.
+        async fn fake_centrifugo(delay: Duration, unavailable: u32) -> (String, Published) {
             let published: Published = Arc::default();
             let store = published.clone();
+            let failures = Arc::new(AtomicU32::new(unavailable));
             let app = Router::new().route(
                 "/api/publish",
                 post(move |Json(body): Json<serde_json::Value>| {
-                    let store = store.clone();
+                    let (store, failures) = (store.clone(), failures.clone());
                     async move {
                         tokio::time::sleep(delay).await;
+                        if failures.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1)).is_ok() {
+                            return StatusCode::SERVICE_UNAVAILABLE.into_response();
+                        }
                         store.lock().unwrap().push(body["data"].clone());
-                        Json(serde_json::json!({ "result": {} }))
+                        Json(serde_json::json!({ "result": {} })).into_response()
                     }
                 }),
             );
@@ -585,16 +692,18 @@ mod tests {
             (format!("http://{addr}/api"), published)
         }
 
-        async fn agent() -> TerminalAgentClient<Channel> {
+        /// An in-process agent that may run `sh`, and a client of it.
+        async fn agent() -> AgentClient {
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             let addr = listener.local_addr().unwrap();
-            let agent = terminal_agent::Agent::new(terminal_agent::AgentConfig::default());
-            tokio::spawn(terminal_agent::serve(agent, listener, std::future::pending()));
-            TerminalAgentClient::connect(format!("http://{addr}")).await.unwrap()
+            let config = terminal_agent::AgentConfig { allow_commands: vec!["sh".into()], ..Default::default() };
+            tokio::spawn(terminal_agent::serve(terminal_agent::Agent::new(config), listener, std::future::pending()));
+            let address = AgentAddress { endpoint: format!("http://{addr}"), token: None, tls_ca: None };
+            AgentTarget::new(&address).unwrap().client()
         }
 
-        async fn run(script: &str, publish_delay: Duration) -> (Ended, Vec<serde_json::Value>) {
-            let (api, published) = fake_centrifugo(publish_delay).await;
+        async fn run(script: &str, publish_delay: Duration, unavailable: u32) -> (Ended, Vec<serde_json::Value>) {
+            let (api, published) = fake_centrifugo(publish_delay, unavailable).await;
             let mut client = agent().await;
             let request = CreateRequest {
                 command: "sh".into(),
@@ -612,14 +721,17 @@ mod tests {
                 limits: CoalesceLimits::default(),
                 shutdown: Shutdown::new(),
             };
-            let ended = tokio::time::timeout(Duration::from_secs(60), pump.run()).await.expect("the pump finished");
+            let ended = tokio::time::timeout(Duration::from_secs(90), pump.run()).await.expect("the pump finished");
             let published = published.lock().unwrap().clone();
             (ended, published)
         }
 
+        /// The output bytes, checking that offsets follow each other and no gap was published.
         fn output_of(published: &[serde_json::Value]) -> Vec<u8> {
+            assert!(!published.iter().any(|p| p["type"] == "gap"), "a gap was published");
             let mut out = Vec::new();
             for p in published.iter().filter(|p| p["type"] == "output") {
+                assert_eq!(p["offset"].as_u64(), Some(out.len() as u64), "offsets are contiguous");
                 let data = p["data"].as_str().unwrap();
                 out.extend(base64::engine::general_purpose::STANDARD.decode(data).unwrap());
             }
@@ -628,7 +740,7 @@ mod tests {
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn output_then_exit_status_in_order() {
-            let (ended, published) = run("printf one; sleep 0.2; printf two; exit 7", Duration::ZERO).await;
+            let (ended, published) = run("printf one; sleep 0.2; printf two; exit 7", Duration::ZERO, 0).await;
             assert_eq!(ended, Ended { status: "exited".into(), exit_code: Some(7) });
             assert_eq!(published.first(), Some(&serde_json::json!({"type": "status", "status": "running"})));
             assert_eq!(
@@ -640,11 +752,10 @@ mod tests {
         }
 
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-        async fn a_slow_centrifugo_costs_output_not_the_session() {
-            // ~4.5 MB of PTY output against ~2.5 MB/s of publishing: the pump's buffer
-            // fills, the agent may end the stream with DATA_LOSS, the pump resubscribes
-            // and still delivers the final status last.
-            let (ended, published) = run("yes | head -c 3000000; exit 0", Duration::from_millis(50)).await;
+        async fn a_slow_centrifugo_slows_the_program_and_loses_nothing() {
+            // 4.5 MB of PTY output against ~2.5 MB/s of publishing: the pump's buffer fills,
+            // it stops reading, the agent stops reading the PTY, and `yes` waits.
+            let (ended, published) = run("yes | head -c 3000000; exit 0", Duration::from_millis(50), 0).await;
             assert_eq!(ended, Ended { status: "exited".into(), exit_code: Some(0) });
             assert_eq!(published.last().unwrap()["status"], "exited");
             let limits = CoalesceLimits::default();
@@ -653,7 +764,19 @@ mod tests {
                 assert!(len <= limits.max_publish, "publication of {len} bytes");
             }
             let out = output_of(&published);
-            assert!(out.ends_with(b"y\r\ny\r\n") || out.ends_with(b"y\r\ny"), "the end of the output arrived");
+            // "y\n" becomes "y\r\n" on the terminal.
+            assert_eq!(out.len(), 4_500_000, "every byte arrived");
+            assert!(out.chunks(3).all(|c| c == b"y\r\n"), "in order");
+        }
+
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn output_waits_for_an_unavailable_centrifugo_and_loses_nothing() {
+            // Centrifugo refuses the first 8 publishes as unavailable (~1.5 s of retries).
+            let (ended, published) = run("seq 1 20000; exit 0", Duration::ZERO, 8).await;
+            assert_eq!(ended, Ended { status: "exited".into(), exit_code: Some(0) });
+            let out = String::from_utf8(output_of(&published)).unwrap();
+            let numbers: Vec<u32> = out.split("\r\n").filter(|l| !l.is_empty()).map(|l| l.parse().unwrap()).collect();
+            assert_eq!(numbers, (1..=20000).collect::<Vec<_>>());
         }
     }
 }

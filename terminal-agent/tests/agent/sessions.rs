@@ -1,178 +1,18 @@
 //! End-to-end tests: an in-process agent on 127.0.0.1:0, driven through the generated
 //! client, running real `/bin/sh` sessions on PTYs.
-#![cfg(feature = "agent")]
+
+
 
 use std::collections::HashMap;
 use std::time::Duration;
 
+use crate::common::*;
 use terminal_agent::proto::session_event::Event;
-use terminal_agent::proto::terminal_agent_client::TerminalAgentClient;
 use terminal_agent::proto::{
-    CloseRequest, CreateRequest, GetRequest, InputRequest, ResizeRequest, SessionEvent,
-    SubscribeRequest,
+    CloseRequest, CreateRequest, GetRequest, InputRequest, ResizeRequest, SubscribeRequest,
 };
-use terminal_agent::{serve, Agent, AgentConfig};
-use tokio::sync::oneshot;
-use tonic::transport::Channel;
-use tonic::{Code, Streaming};
-
-/// Generous bound for anything a shell should do "immediately" (slow CI, parallel tests).
-const WAIT: Duration = Duration::from_secs(30);
-
-type Client = TerminalAgentClient<Channel>;
-
-struct Harness {
-    client: Client,
-    agent: Agent,
-    _stop: oneshot::Sender<()>,
-}
-
-fn config() -> AgentConfig {
-    AgentConfig {
-        shell: "/bin/sh".into(),
-        idle_timeout: None,
-        ..AgentConfig::default()
-    }
-}
-
-async fn start(config: AgentConfig) -> Harness {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let agent = Agent::new(config);
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(agent.clone(), listener, async {
-        let _ = stopped.await;
-    }));
-    let client = TerminalAgentClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
-    Harness {
-        client,
-        agent,
-        _stop: stop,
-    }
-}
-
-async fn create(client: &mut Client, cols: u32, rows: u32) -> String {
-    client
-        .create(CreateRequest {
-            command: "/bin/sh".into(),
-            cols,
-            rows,
-            owner: "user-1".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .session_id
-}
-
-async fn input(client: &mut Client, id: &str, text: &str) {
-    client
-        .input(InputRequest {
-            session_id: id.into(),
-            data: text.as_bytes().to_vec().into(),
-        })
-        .await
-        .unwrap();
-}
-
-/// A Subscribe stream plus everything seen on it so far.
-struct Sub {
-    stream: Streaming<SessionEvent>,
-    text: String,
-    last_seq: u64,
-    statuses: Vec<(String, Option<i32>)>,
-}
-
-impl Sub {
-    async fn open(client: &mut Client, id: &str, after_seq: u64) -> Sub {
-        let stream = client
-            .subscribe(SubscribeRequest {
-                session_id: id.into(),
-                after_seq,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        Sub {
-            stream,
-            text: String::new(),
-            last_seq: 0,
-            statuses: Vec::new(),
-        }
-    }
-
-    /// Next event, recorded; `None` at end of stream. Panics on timeout or error.
-    async fn next(&mut self) -> Option<Event> {
-        let item = tokio::time::timeout(WAIT, self.stream.message())
-            .await
-            .expect("timed out waiting for a session event")
-            .expect("stream error");
-        let event = item?.event.expect("event without payload");
-        match &event {
-            Event::Output(out) => {
-                if self.last_seq != 0 {
-                    assert_eq!(out.seq, self.last_seq + 1, "gap or reorder in output");
-                }
-                self.last_seq = out.seq;
-                self.text.push_str(&String::from_utf8_lossy(&out.data));
-            }
-            Event::Status(st) => self.statuses.push((st.status.clone(), st.exit_code)),
-        }
-        Some(event)
-    }
-
-    async fn wait_for_text(&mut self, needle: &str) {
-        while !self.text.contains(needle) {
-            if self.next().await.is_none() {
-                panic!("stream ended before {needle:?}; got {:?}", self.text);
-            }
-        }
-    }
-
-    /// Waits for the answer to `echo PID=$$` and returns the pid. The terminal's echo of
-    /// the command line shows "PID=$$"; the answer shows digits and a line end.
-    async fn wait_for_pid(&mut self) -> u32 {
-        loop {
-            let found = self.text.match_indices("PID=").find_map(|(i, _)| {
-                let rest = &self.text[i + 4..];
-                let digits: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-                let complete = rest[digits.len()..].starts_with('\r');
-                digits.parse::<u32>().ok().filter(|_| complete)
-            });
-            if let Some(pid) = found {
-                return pid;
-            }
-            assert!(
-                self.next().await.is_some(),
-                "stream ended before the pid was printed"
-            );
-        }
-    }
-
-    /// Reads until the stream ends; returns the final status.
-    async fn finish(&mut self) -> (String, Option<i32>) {
-        while self.next().await.is_some() {}
-        self.statuses.last().cloned().expect("no status event")
-    }
-}
-
-fn pid_alive(pid: u32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-}
-
-/// Exists and is not a zombie (orphans are reparented to init, which may not reap them).
-fn pid_running(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => {
-            let after = stat.rfind(')').map(|i| &stat[i + 1..]).unwrap_or("");
-            !matches!(after.split_whitespace().next(), Some("Z" | "X"))
-        }
-        Err(_) => false,
-    }
-}
+use terminal_agent::AgentConfig;
+use tonic::Code;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echo_round_trip_and_get() {
@@ -285,7 +125,11 @@ async fn start_background_job(h: &mut Harness, shell: &str) -> (String, Sub, u32
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn close_and_exit_also_end_background_jobs() {
-    let mut h = start(config()).await;
+    let mut h = start(AgentConfig {
+        allow_commands: vec!["/bin/bash".into()],
+        ..config()
+    })
+    .await;
     for shell in ["/bin/sh", "/bin/bash"] {
         if !std::path::Path::new(shell).exists() {
             continue;
@@ -445,7 +289,11 @@ async fn unknown_session_is_not_found() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_are_invalid() {
-    let mut h = start(config()).await;
+    let mut h = start(AgentConfig {
+        allow_commands: vec!["/nonexistent/program".into()],
+        ..config()
+    })
+    .await;
     let err = h
         .client
         .create(CreateRequest {
@@ -632,9 +480,7 @@ async fn binary_exits_cleanly_on_sigterm() {
     // Keep draining logs so the agent never blocks on a full pipe.
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
 
-    let mut client = TerminalAgentClient::connect(format!("http://{addr}"))
-        .await
-        .unwrap();
+    let mut client = connect(&addr, None).await;
     let id = client
         .create(CreateRequest::default())
         .await
@@ -672,10 +518,19 @@ async fn bulk_output_arrives_complete_and_in_order() {
     let mut sub = Sub::open(&mut h.client, &id, 0).await;
     // The quotes keep the markers out of the terminal's echo of the command line, and the
     // start marker keeps the prompt or the echo from sharing a line with the first number.
-    input(&mut h.client, &id, "echo \"st\"\"art\"; seq 1 5000; echo \"do\"\"ne\"\n").await;
+    input(
+        &mut h.client,
+        &id,
+        "echo \"st\"\"art\"; seq 1 5000; echo \"do\"\"ne\"\n",
+    )
+    .await;
     sub.wait_for_text("done").await;
     // Sub::next already asserts consecutive seqs; check the bytes are all there in order.
-    let output = sub.text.rsplit_once("start\r\n").map(|(_, after)| after).unwrap_or_default();
+    let output = sub
+        .text
+        .rsplit_once("start\r\n")
+        .map(|(_, after)| after)
+        .unwrap_or_default();
     let numbers: Vec<u32> = output
         .split("\r\n")
         .filter_map(|line| line.parse().ok())
