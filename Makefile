@@ -92,7 +92,7 @@ test: system-deps plugins test-plugins host centrifugo node-deps web
 #                     codegen; git-ignored), type-checks web/src and bundles it with esbuild into
 #                     web/dist/ (git-ignored); plughost serves it at /terminal/ when
 #                     web_dir = "web/dist" (scripts/run.sh sets it)
-#   make system-deps  installs Debian's chromium when /usr/bin/chromium is missing
+#   make system-deps  installs Debian's chromium, redis-server and openssl when missing
 # ---------------------------------------------------------------------------
 
 .PHONY: web system-deps
@@ -111,9 +111,11 @@ system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
 	fi
 	@test -x /usr/bin/chromium || { echo "chromium is still missing at /usr/bin/chromium" >&2; exit 1; }
 	@command -v redis-server >/dev/null || { echo "redis-server is still missing" >&2; exit 1; }
+	@command -v openssl >/dev/null || { echo "openssl is still missing" >&2; exit 1; }
