@@ -42,6 +42,11 @@ pub struct Config {
     pub runtime: RuntimeConfig,
     /// How to reach Centrifugo's server API and mint its tokens.
     pub centrifugo: CentrifugoConfig,
+    /// Where the host keeps data that must outlive it (the embedded key-value store):
+    /// default `$XDG_STATE_HOME/plughost` or `~/.local/state/plughost`.
+    pub state_dir: Option<PathBuf>,
+    /// The key-value store behind the `kv` grant.
+    pub kv: KvConfig,
     /// Address of the terminal agent: `unix:/path/agent.sock`, `http://127.0.0.1:50051`, or
     /// `https://host:port` for an agent on another machine.
     pub terminal_endpoint: Option<String>,
@@ -213,6 +218,37 @@ impl Default for RuntimeConfig {
     }
 }
 
+/// Which store backs the `kv` grant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum KvBackend {
+    /// A file-backed ACID store in this process (redb): one host.
+    Embedded,
+    /// Redis: several hosts share one store.
+    Redis,
+}
+
+/// The `[kv]` section of the host's configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KvConfig {
+    /// `embedded` (default) or `redis`.
+    pub backend: KvBackend,
+    /// The embedded store's file; default `<state_dir>/kv.redb`.
+    pub path: Option<PathBuf>,
+    /// Redis for `backend = "redis"` (`redis://127.0.0.1:6379/0`).
+    pub redis_url: Option<SecretString>,
+    /// Longest one store operation may take (never beyond the call's deadline).
+    #[serde(with = "humantime_serde")]
+    pub op_timeout: Duration,
+}
+
+impl Default for KvConfig {
+    fn default() -> Self {
+        Self { backend: KvBackend::Embedded, path: None, redis_url: None, op_timeout: Duration::from_secs(2) }
+    }
+}
+
 /// Centrifugo server API and token settings.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -278,6 +314,8 @@ impl Default for Config {
             limits: Limits::default(),
             runtime: RuntimeConfig::default(),
             centrifugo: CentrifugoConfig::default(),
+            state_dir: None,
+            kv: KvConfig::default(),
             terminal_endpoint: None,
             terminal_token: None,
             terminal_tls_ca: None,
@@ -300,6 +338,10 @@ pub const ENV_VARS: &[(&str, &str)] = &[
     ("PLUGHOST_GRPC_LISTEN", "grpc_listen"),
     ("PLUGHOST_PLUGINS", "plugins_dir"),
     ("PLUGHOST_CACHE_DIR", "cache_dir"),
+    ("PLUGHOST_STATE_DIR", "state_dir"),
+    ("PLUGHOST_KV_BACKEND", "kv.backend"),
+    ("PLUGHOST_KV_PATH", "kv.path"),
+    ("PLUGHOST_KV_REDIS_URL", "kv.redis_url"),
     ("PLUGHOST_PROXY_SECRET", "proxy_secret"),
     ("PLUGHOST_ADMIN_SECRET", "admin_secret"),
     ("PLUGHOST_LOG_FORMAT", "log_format"),
@@ -355,6 +397,13 @@ impl Config {
             "grpc_listen" => self.grpc_listen = Some(value.parse().context("not a socket address")?),
             "plugins_dir" => self.plugins_dir = value.into(),
             "cache_dir" => self.cache_dir = Some(value.into()),
+            "state_dir" => self.state_dir = Some(value.into()),
+            "kv.backend" => {
+                self.kv.backend =
+                    <KvBackend as clap::ValueEnum>::from_str(value, true).map_err(|e| anyhow::anyhow!(e))?
+            }
+            "kv.path" => self.kv.path = Some(value.into()),
+            "kv.redis_url" => self.kv.redis_url = Some(value.into()),
             "proxy_secret" => self.proxy_secret = Some(value.into()),
             "admin_secret" => self.admin_secret = Some(value.into()),
             "log_format" => {
@@ -406,6 +455,26 @@ impl Config {
             // SAFETY: geteuid has no preconditions and cannot fail.
             (None, None) => std::env::temp_dir().join(format!("plughost-cache-{}", unsafe { libc::geteuid() })),
         }
+    }
+
+    /// Where data that outlives the host is kept: `state_dir`, or `$XDG_STATE_HOME/plughost`,
+    /// `$HOME/.local/state/plughost`, or a per-user folder in the system's temporary folder.
+    pub fn state_dir(&self) -> PathBuf {
+        if let Some(dir) = &self.state_dir {
+            return dir.clone();
+        }
+        let home = |var: &str| std::env::var_os(var).filter(|v| !v.is_empty()).map(PathBuf::from);
+        match (home("XDG_STATE_HOME"), home("HOME")) {
+            (Some(state), _) => state.join("plughost"),
+            (None, Some(home)) => home.join(".local").join("state").join("plughost"),
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            (None, None) => std::env::temp_dir().join(format!("plughost-state-{}", unsafe { libc::geteuid() })),
+        }
+    }
+
+    /// The embedded key-value store's file: `[kv] path`, or `<state_dir>/kv.redb`.
+    pub fn kv_path(&self) -> PathBuf {
+        self.kv.path.clone().unwrap_or_else(|| self.state_dir().join("kv.redb"))
     }
 
     /// The secret as bytes, when one is set and non-empty.

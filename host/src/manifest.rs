@@ -26,6 +26,11 @@ pub enum Grant {
     Terminal,
     /// The real wall clock (otherwise the guest sees a frozen clock).
     Clock,
+    /// `wasi:keyvalue` (`store`, `atomics`, `batch`) and `plughost:rpc/kv-ttl`: the buckets
+    /// `[kv]` lists.
+    Kv,
+    /// `wasi:http/outgoing-handler`: requests to the origins `[http]` lists.
+    Http,
 }
 
 impl Grant {
@@ -37,6 +42,8 @@ impl Grant {
             Self::Publish => "publish",
             Self::Terminal => "terminal",
             Self::Clock => "clock",
+            Self::Kv => "kv",
+            Self::Http => "http",
         }
     }
 }
@@ -45,7 +52,7 @@ impl Grant {
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
 pub struct Manifest {
-    /// Host interfaces beyond `log` (`config`, `publish`, `terminal`, `clock`).
+    /// Host interfaces beyond `log` (`config`, `publish`, `terminal`, `clock`, `kv`, `http`).
     pub grants: Vec<Grant>,
     /// Channel patterns `publish` may reach (`*` matches any run of characters).
     pub channels: Vec<String>,
@@ -55,6 +62,100 @@ pub struct Manifest {
     pub limits: LimitOverrides,
     /// What the `terminal` grant allows (`[terminal]`).
     pub terminal: TerminalPolicy,
+    /// What the `kv` grant allows (`[kv]`).
+    pub kv: KvPolicy,
+    /// What the `http` grant allows (`[http]`).
+    pub http: HttpPolicy,
+}
+
+/// The `[kv]` section: the buckets a plugin may open and how much it may store.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct KvPolicy {
+    /// Bucket names the plugin may open; each is the plugin's own (two plugins opening
+    /// the same name see different data).
+    pub buckets: Vec<String>,
+    /// Bucket names shared by every plugin that lists them here.
+    pub shared_buckets: Vec<String>,
+    /// Bytes (keys plus values) the plugin may keep stored, over all its own buckets.
+    pub quota: ByteSize,
+    /// Largest key.
+    pub max_key: ByteSize,
+    /// Largest value.
+    pub max_value: ByteSize,
+}
+
+impl Default for KvPolicy {
+    fn default() -> Self {
+        Self {
+            buckets: Vec::new(),
+            shared_buckets: Vec::new(),
+            quota: ByteSize::mib(64),
+            max_key: ByteSize::kib(1),
+            max_value: ByteSize::mib(1),
+        }
+    }
+}
+
+impl KvPolicy {
+    /// What both policies allow: the buckets both list, the smaller of each cap.
+    fn narrowed_by(&self, newer: &KvPolicy) -> KvPolicy {
+        let both = |a: &[String], b: &[String]| a.iter().filter(|x| b.contains(x)).cloned().collect();
+        KvPolicy {
+            buckets: both(&self.buckets, &newer.buckets),
+            shared_buckets: both(&self.shared_buckets, &newer.shared_buckets),
+            quota: self.quota.min(newer.quota),
+            max_key: self.max_key.min(newer.max_key),
+            max_value: self.max_value.min(newer.max_value),
+        }
+    }
+}
+
+/// The `[http]` section: the origins a plugin may call and the caps on each request.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpPolicy {
+    /// Origins (`scheme://host[:port]`) requests may go to; nothing else is reachable.
+    pub allowed_hosts: Vec<String>,
+    /// Largest request body.
+    pub max_request_body: ByteSize,
+    /// Largest response body.
+    pub max_response_body: ByteSize,
+    /// Longest wait for a connection.
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+    /// Longest a request may take in all (never beyond the call's deadline).
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Requests one plugin may have open at once.
+    pub max_concurrent: u32,
+}
+
+impl Default for HttpPolicy {
+    fn default() -> Self {
+        Self {
+            allowed_hosts: Vec::new(),
+            max_request_body: ByteSize::mib(1),
+            max_response_body: ByteSize::mib(4),
+            connect_timeout: Duration::from_secs(2),
+            timeout: Duration::from_secs(10),
+            max_concurrent: 16,
+        }
+    }
+}
+
+impl HttpPolicy {
+    /// What both policies allow: the origins both list, the smaller of each cap.
+    fn narrowed_by(&self, newer: &HttpPolicy) -> HttpPolicy {
+        HttpPolicy {
+            allowed_hosts: self.allowed_hosts.iter().filter(|h| newer.allowed_hosts.contains(h)).cloned().collect(),
+            max_request_body: self.max_request_body.min(newer.max_request_body),
+            max_response_body: self.max_response_body.min(newer.max_response_body),
+            connect_timeout: self.connect_timeout.min(newer.connect_timeout),
+            timeout: self.timeout.min(newer.timeout),
+            max_concurrent: self.max_concurrent.min(newer.max_concurrent),
+        }
+    }
 }
 
 /// The `[terminal]` section: what a plugin's terminal sessions may run and how much of the
@@ -147,6 +248,8 @@ impl Manifest {
             config: self.config.clone(),
             limits: self.limits.clone(),
             terminal: self.terminal.narrowed_by(&newer.terminal),
+            kv: self.kv.narrowed_by(&newer.kv),
+            http: self.http.narrowed_by(&newer.http),
         }
     }
 

@@ -17,16 +17,19 @@ mod terminal;
 use wasmtime::component::Linker;
 
 use crate::contract::bindings::plughost::rpc::types;
+use crate::contract::PACKAGE;
 use crate::manifest::Grant;
 pub use context::{HostContext, HostState, PluginState, Services};
 pub use terminal::sessions::Refusal;
 
 
-/// One capability: the WIT interface (`plughost:rpc/<interface>`) it implements, the grant
-/// a plugin's manifest needs for importing it (`None`: every plugin may), and how its host
-/// functions join a linker.
+/// One capability: the WIT interface it implements (in `plughost:rpc`, or a standard one such
+/// as `wasi:keyvalue/store`), the grant a plugin's manifest needs for importing it (`None`:
+/// every plugin may), and how its host functions join a linker.
 pub struct Capability<T: 'static> {
-    /// The interface name inside `plughost:rpc`.
+    /// The interface's package (`plughost:rpc`, `wasi:keyvalue`, ...).
+    pub package: &'static str,
+    /// The interface name inside its package.
     pub interface: &'static str,
     /// The grant it needs, if any.
     pub grant: Option<Grant>,
@@ -35,21 +38,24 @@ pub struct Capability<T: 'static> {
 }
 
 /// Every capability of the host: the one list (grant <-> interface <-> module).
-pub fn capabilities<T: HostState>() -> [Capability<T>; 5] {
-    [
+pub fn capabilities<T: HostState>() -> Vec<Capability<T>> {
+    vec![
         // Shared type definitions carry no functions: nothing to grant.
-        Capability { interface: "types", grant: None, add_to_linker: add_types::<T> },
-        Capability { interface: log::INTERFACE, grant: log::GRANT, add_to_linker: log::add_to_linker::<T> },
-        Capability { interface: config::INTERFACE, grant: config::GRANT, add_to_linker: config::add_to_linker::<T> },
-        Capability { interface: publish::INTERFACE, grant: publish::GRANT, add_to_linker: publish::add_to_linker::<T> },
-        Capability { interface: terminal::INTERFACE, grant: terminal::GRANT, add_to_linker: terminal::add_to_linker::<T> },
+        Capability { package: PACKAGE, interface: "types", grant: None, add_to_linker: add_types::<T> },
+        Capability { package: PACKAGE, interface: log::INTERFACE, grant: log::GRANT, add_to_linker: log::add_to_linker::<T> },
+        Capability { package: PACKAGE, interface: config::INTERFACE, grant: config::GRANT, add_to_linker: config::add_to_linker::<T> },
+        Capability { package: PACKAGE, interface: publish::INTERFACE, grant: publish::GRANT, add_to_linker: publish::add_to_linker::<T> },
+        Capability { package: PACKAGE, interface: terminal::INTERFACE, grant: terminal::GRANT, add_to_linker: terminal::add_to_linker::<T> },
     ]
 }
 
-/// The grant `plughost:rpc/<interface>` needs (`Some(None)`: none), or `None` when no
+/// The grant `<package>/<interface>` needs (`Some(None)`: none), or `None` when no
 /// capability implements it.
-pub fn grant_for(interface: &str) -> Option<Option<Grant>> {
-    capabilities::<HostContext>().into_iter().find(|c| c.interface == interface).map(|c| c.grant)
+pub fn grant_for(package: &str, interface: &str) -> Option<Option<Grant>> {
+    capabilities::<HostContext>()
+        .into_iter()
+        .find(|c| c.package == package && c.interface == interface)
+        .map(|c| c.grant)
 }
 
 /// Adds every capability's host functions to `linker`.

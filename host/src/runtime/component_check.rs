@@ -33,14 +33,25 @@ pub(crate) fn check(engine: &Engine, component: &Component, manifest: &Manifest)
     }
     for (name, _) in ty.imports(engine) {
         match split_name(name) {
-            Some((package, _, _)) if package.starts_with("wasi:") => {}
+            // Standard interfaces: the ones a capability implements need its grant; the rest
+            // (wasi:cli, wasi:io, ...) are the sandboxed WASI every plugin gets.
+            Some((package, iface, _)) if package.starts_with("wasi:") => {
+                if let Some(Some(grant)) = capabilities::grant_for(package, iface) {
+                    if !manifest.grants(grant) {
+                        return Err(format!(
+                            "imports {package}/{iface}, which its manifest does not grant (add \"{}\" to grants)",
+                            grant.name()
+                        ));
+                    }
+                }
+            }
             Some((PACKAGE, iface, version)) => {
                 if !compatible(version.unwrap_or("")) {
                     return Err(format!(
                         "incompatible contract: imports {name}, this host speaks {PACKAGE}@{CONTRACT_VERSION}"
                     ));
                 }
-                match capabilities::grant_for(iface) {
+                match capabilities::grant_for(PACKAGE, iface) {
                     Some(None) => {}
                     Some(Some(grant)) if manifest.grants(grant) => {}
                     Some(Some(grant)) => {
