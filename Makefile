@@ -55,7 +55,8 @@ clean-plugins:
 # Host side: the two commands of the README
 #
 #   make run    builds everything and starts Centrifugo + plughost (+ terminal agent)
-#   make test   builds everything and runs every test (Rust, Node through real Centrifugo)
+#   make test   builds everything and runs every test (Rust, Node through real Centrifugo), then
+#               make bench-smoke (every benchmark script for about a second)
 # ---------------------------------------------------------------------------
 
 .PHONY: run test host centrifugo node-deps system-deps
@@ -84,6 +85,14 @@ run: plugins host centrifugo web
 test: system-deps plugins test-plugins host centrifugo node-deps web
 	$(CARGO) test --release --workspace
 	cd tests/node && node --test --test-concurrency=1
+	bench/smoke.sh
+
+# Every benchmark script for about a second each, every reply checked; fails on any failed reply
+# (bench/smoke.sh; `make test` runs it). `cargo test --no-run` builds the examples it runs.
+.PHONY: bench-smoke
+bench-smoke: system-deps plugins test-plugins host centrifugo node-deps web
+	$(CARGO) test --release --workspace --no-run
+	bench/smoke.sh
 
 # ---------------------------------------------------------------------------
 # Browser terminal (web/) and what its browser test needs

@@ -1,37 +1,48 @@
 #!/usr/bin/env bash
 # Two plughost builds side by side in one sitting, the same wrk settings against each:
-# wrk -t2 -c50 with bench/ab.lua (every reply checked) on the echo plugin, ROUNDS rounds
+# wrk -t2 -c50 with bench/echo.lua (every reply checked) on the echo plugin, ROUNDS rounds
 # alternating A and B. Prints req/s, p99, bad replies and socket errors per round, and the
-# B/A ratio of the medians.
+# B/A ratio of the medians. The last line starts with `ab: PASS` or `ab: FAIL`; any bad reply
+# or socket error is a FAIL and exit status 1.
 # Usage: bench/ab.sh OLD_PLUGHOST NEW_PLUGHOST [duration, default 8s] [rounds, default 3]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1; B=$2; DURATION=${3:-8s}; ROUNDS=${4:-3}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
+for v in $(compgen -e | grep -E '^(PLUGHOST|CENTRIFUGO)_' || true); do unset "$v"; done
 dir=$(mktemp -d)
 cp plugins/echo.wasm "$dir/"
 secret=ab-bench-secret-0123456789
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 start() { # binary port
   PLUGHOST_PROXY_SECRET=$secret PLUGHOST_CACHE_DIR="$dir/cache-$2" "$1" serve --plugins "$dir" --listen "127.0.0.1:$2" >"$dir/host-$2.log" 2>&1 &
   echo $!
 }
-pa=$(start "$A" 18093); pb=$(start "$B" 18094)
+port_a=$(free_port); port_b=$(free_port)
+pa=$(start "$A" "$port_a"); pb=$(start "$B" "$port_b")
 trap 'kill $pa $pb 2>/dev/null; rm -rf "$dir"' EXIT
-for port in 18093 18094; do
+for port in $port_a $port_b; do
   for _ in $(seq 1 100); do curl -fs -o /dev/null "http://127.0.0.1:$port/healthz" && break; sleep 0.1; done
 done
+field() { sed -n "s/.*[ (]$1=\([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
+failed=0
 run() { # name port
-  local out
-  out=$(wrk -t2 -c50 -d"$DURATION" --latency -H "X-Plughost-Secret: $secret" -s bench/ab.lua "http://127.0.0.1:$2/centrifugo/rpc")
-  local rps p99 counts
-  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out"); p99=$(awk '$1=="99%" {print $2}' <<<"$out")
-  counts=$(grep bad_replies <<<"$out")
-  printf '%-2s %10s req/s  p99 %-8s %s\n' "$1" "$rps" "$p99" "$counts"
+  local out rps p99
+  out=$(wrk -t2 -c50 -d"$DURATION" --latency -H "X-Plughost-Secret: $secret" -s bench/echo.lua "http://127.0.0.1:$2" \
+    | grep -a -E '^(checked:|  bad reply:)') || { echo "ab: FAIL: wrk printed no summary for $1" >&2; exit 1; }
+  rps=$(field rps "$out"); p99=$(field p99_us "$out")
+  local bad sock; bad=$(field bad_replies "$out"); sock=$(field socket_errors "$out")
+  failed=$((failed + bad + sock))
+  printf '%-2s %10s req/s  p99 %6.2f ms  bad replies %s, socket errors %s\n' "$1" "$rps" "$(awk "BEGIN {print $p99/1000}")" "$bad" "$sock"
+  grep -a 'bad reply' <<<"$out" || true
   echo "$rps" >> "$dir/$1"
 }
-for _ in $(seq 1 "$ROUNDS"); do run A 18093; run B 18094; done
-python3 - "$dir/A" "$dir/B" <<'PY'
+for _ in $(seq 1 "$ROUNDS"); do run A "$port_a"; run B "$port_b"; done
+python3 - "$dir/A" "$dir/B" "$failed" <<'PY'
 import statistics, sys
 a, b = (statistics.median(float(x) for x in open(p)) for p in sys.argv[1:3])
-print(f"median A {a:.0f} req/s, median B {b:.0f} req/s, B/A {b/a:.3f}")
+failed = int(sys.argv[3])
+verdict = "FAIL" if failed else "PASS"
+print(f"ab: {verdict}: median A {a:.0f} req/s, median B {b:.0f} req/s, B/A {b/a:.3f}; {failed} failed replies or socket errors")
+sys.exit(1 if failed else 0)
 PY

@@ -1,13 +1,79 @@
--- wrk script: Centrifugo's RPC proxy request for the echo method.
--- USERS=1 sends every call as one user; USERS=10000 spreads calls over 10,000 users.
+-- wrk script: Centrifugo's RPC proxy request for the echo method, with every reply checked.
+--
+--   USERS=1      every call as one user (default); USERS=10000 spreads calls over 10,000 users
+--   RPC_PATH     the proxy path (default /centrifugo/rpc; django-cfg serves /centrifugo/rpc/)
+--
+-- A reply counts as good only when it is HTTP 200 and carries a `result` whose data is the
+-- echo of what was sent ({"session_id":"abc-123","data":"bHMgLWxhCg==","echoed":true}, with
+-- or without spaces, in any key order) and no `error`. RPC errors are HTTP 200 with an `error`
+-- object, so the status alone proves nothing. At the end it prints one line,
+--
+--   checked: requests=N good=N bad_replies=N socket_errors=N (connect=.. read=.. write=.. timeout=..) rps=.. p50_us=.. p99_us=..
+--
+-- followed by up to three bad replies (status and the start of the body). Scripts that run
+-- wrk read that line; any bad reply or socket error is a failed run.
 local users = tonumber(os.getenv("USERS") or "1")
+local path = os.getenv("RPC_PATH") or "/centrifugo/rpc"
 local n = 0
+bad = 0          -- globals: done() reads them from each thread with thread:get
+samples = {}
+
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
+
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+
 request = function()
   n = n + 1
   local user = "user-" .. (n % users)
   local body = '{"client":"9336a229-2400-4ebc-8c50-0a643d22e8a0","transport":"websocket","protocol":"json","encoding":"json","user":"'
     .. user .. '","method":"echo","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}'
-  return wrk.format(nil, "/centrifugo/rpc", nil, body)
+  return wrk.format(nil, path, nil, body)
+end
+
+local function good(status, body)
+  return status == 200
+    and body ~= nil
+    and string.find(body, '^%s*{%s*"result"%s*:%s*{%s*"data"%s*:%s*{') ~= nil
+    and string.find(body, '"session_id"%s*:%s*"abc%-123"') ~= nil
+    and string.find(body, '"data"%s*:%s*"bHMgLWxhCg=="') ~= nil
+    and string.find(body, '"echoed"%s*:%s*true') ~= nil
+    and string.find(body, '"error"', 1, true) == nil
+end
+
+response = function(status, headers, body)
+  if not good(status, body) then
+    bad = bad + 1
+    if #samples < 3 then
+      local text = string.gsub(string.sub(body or "", 1, 300), "%s+", " ")
+      table.insert(samples, "HTTP " .. status .. " " .. text)
+    end
+  end
+end
+
+function done(summary, latency, requests)
+  local total_bad = 0
+  local shown = {}
+  for _, t in ipairs(threads) do
+    total_bad = total_bad + (t:get("bad") or 0)
+    local s = t:get("samples")
+    if s then
+      for i = 1, #s do
+        if #shown < 3 then table.insert(shown, s[i]) end
+      end
+    end
+  end
+  local e = summary.errors
+  local socket = e.connect + e.read + e.write + e.timeout
+  local seconds = summary.duration / 1e6
+  io.write(string.format(
+    "checked: requests=%d good=%d bad_replies=%d socket_errors=%d (connect=%d read=%d write=%d timeout=%d) rps=%.0f p50_us=%d p99_us=%d\n",
+    summary.requests, summary.requests - total_bad, total_bad, socket, e.connect, e.read, e.write, e.timeout,
+    summary.requests / seconds, latency:percentile(50), latency:percentile(99)))
+  for _, s in ipairs(shown) do
+    io.write("  bad reply: " .. s .. "\n")
+  end
 end

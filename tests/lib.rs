@@ -140,6 +140,11 @@ impl Host {
         std::fs::read_to_string(self.log.path()).unwrap_or_default()
     }
 
+    /// The host's process id (to read its memory from `/proc`).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// `http://addr{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)

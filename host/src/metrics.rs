@@ -68,6 +68,26 @@ pub struct PublishLabels {
     pub outcome: String,
 }
 
+/// Labels of the host-capability calls (key-value, outbound HTTP).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CapabilityLabels {
+    /// The plugin making the call.
+    pub plugin: String,
+    /// `kv` or `http`.
+    pub capability: String,
+    /// `ok`, or the error kind (`denied`, `limit`, `unavailable`, `timeout`, ...).
+    pub outcome: String,
+}
+
+/// Labels of the host-capability latency.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CapabilityLatencyLabels {
+    /// The plugin making the call.
+    pub plugin: String,
+    /// `kv` or `http`.
+    pub capability: String,
+}
+
 /// Every metric of the process.
 pub struct Metrics {
     registry: Registry,
@@ -87,6 +107,10 @@ pub struct Metrics {
     pub rollbacks: Family<RollbackLabels, Counter>,
     /// Publishes (and broadcasts) by outcome.
     pub publishes: Family<PublishLabels, Counter>,
+    /// Key-value and outbound HTTP calls by plugin, capability and outcome.
+    pub capability_calls: Family<CapabilityLabels, Counter>,
+    /// Their latency, seconds.
+    pub capability_latency: Family<CapabilityLatencyLabels, Histogram, fn() -> Histogram>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -106,6 +130,8 @@ impl Metrics {
             reloads: Family::default(),
             rollbacks: Family::default(),
             publishes: Family::default(),
+            capability_calls: Family::default(),
+            capability_latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             registry: Registry::default(),
         };
         registry.register("rpc_calls", "RPC calls by method", metrics.calls.clone());
@@ -116,6 +142,16 @@ impl Metrics {
         registry.register("reloads", "Plugin files loaded or refused", metrics.reloads.clone());
         registry.register("rollbacks", "Plugin rollbacks", metrics.rollbacks.clone());
         registry.register("publishes", "Publishes through Centrifugo's server API by outcome", metrics.publishes.clone());
+        registry.register(
+            "capability_calls",
+            "Key-value and outbound HTTP calls by plugin, capability and outcome",
+            metrics.capability_calls.clone(),
+        );
+        registry.register(
+            "capability_duration_seconds",
+            "Key-value and outbound HTTP latency by plugin and capability",
+            metrics.capability_latency.clone(),
+        );
         Self { registry, ..metrics }
     }
 
@@ -139,6 +175,15 @@ impl Metrics {
     /// Records a rollback of `plugin`.
     pub fn rollback(&self, plugin: &str, automatic: bool) {
         self.rollbacks.get_or_create(&RollbackLabels { plugin: plugin.to_string(), automatic: automatic.to_string() }).inc();
+    }
+
+    /// Records one key-value operation or outbound request of `plugin` (`capability` is
+    /// `kv` or `http`) with its `outcome` (`ok` or the error kind).
+    pub fn capability(&self, plugin: &str, capability: &str, outcome: &str, elapsed: Duration) {
+        let (plugin, capability) = (plugin.to_string(), capability.to_string());
+        let labels = CapabilityLabels { plugin: plugin.clone(), capability: capability.clone(), outcome: outcome.to_string() };
+        self.capability_calls.get_or_create(&labels).inc();
+        self.capability_latency.get_or_create(&CapabilityLatencyLabels { plugin, capability }).observe(elapsed.as_secs_f64());
     }
 
     /// Records a publish or broadcast with its `outcome` (`ok` or the error kind).

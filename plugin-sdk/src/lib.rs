@@ -62,18 +62,28 @@
 //! their own codes. Empty params are decoded as `{}`; use [`NoParams`] (or omit the params
 //! argument) for a method that takes none.
 //!
-//! Host-call failures convert with `?` (`From<PublishError>` / `From<TerminalError>` for
-//! `RpcError`):
+//! Host-call failures convert with `?` (`From<PublishError>` / `From<TerminalError>` /
+//! `From<HttpError>` / `From<KvError>` for `RpcError`):
 //!
 //! | failure                                   | code | temporary |
 //! |-------------------------------------------|------|-----------|
 //! | publish `unauthorized`                    | 1001 | no        |
 //! | publish `unknown-channel`                 | 1002 | no        |
 //! | `denied` (publish or terminal)            | 1003 | no        |
+//! | http `Denied`                             | 1003 | no        |
+//! | kv `AccessDenied` (bucket not listed)     | 1003 | no        |
+//! | kv `NoSuchStore`                          | 1004 | no        |
 //! | terminal `not-found`                      | 1004 | no        |
 //! | publish `bad-request`, terminal `invalid` | 1007 | no        |
+//! | http `Other`                              | 1007 | no        |
+//! | kv `Invalid` (not a counter, ttl 0)       | 1007 | no        |
 //! | `unavailable`, `timeout`                  | 1008 | yes       |
+//! | http `Unavailable`, `Timeout`             | 1008 | yes       |
+//! | kv `Unavailable` (Redis down, timeout)    | 1008 | yes       |
 //! | terminal `limit-reached`                  | 1009 | yes       |
+//! | http `TooLarge`                           | 1009 | no        |
+//! | kv `Limit` (key/value cap, quota)         | 1009 | no        |
+//! | kv `Json` (a value not the expected JSON) | 500  | no        |
 //!
 //! # Host functions
 //!
@@ -82,7 +92,9 @@
 //! (a broadcast fails when any of its channels failed; the `_each` forms report each
 //! channel's outcome); [`terminal`] controls terminal sessions;
 //! [`log`] (and the [`info!`] family of macros) writes to the host's log; [`config::get`] reads
-//! operator-granted settings. The operator grants each plugin the interfaces it may import;
+//! operator-granted settings; [`http`] calls other services (`http::get`, `http::post_json`);
+//! [`kv`] keeps state in key-value buckets (`kv::Bucket::open`, get/set/increment/TTL/keys).
+//! The operator grants each plugin the interfaces it may import;
 //! a plugin that never calls, say, [`terminal`] does not import it, so it needs no grant.
 //!
 //! # Limits
@@ -105,6 +117,12 @@ pub mod bindings {
         pub_export_macro: true,
         export_macro_name: "__plughost_export",
         default_bindings_module: "plughost_sdk::bindings",
+        // The standard key-value interfaces the world imports (`kv` module).
+        with: {
+            "wasi:keyvalue/store@0.2.0-draft": generate,
+            "wasi:keyvalue/atomics@0.2.0-draft": generate,
+            "wasi:keyvalue/batch@0.2.0-draft": generate,
+        },
     });
 }
 
@@ -115,6 +133,8 @@ mod pubsub;
 mod subscribe;
 
 pub mod config;
+pub mod http;
+pub mod kv;
 pub mod log;
 pub mod terminal;
 
@@ -130,7 +150,9 @@ pub use pubsub::{
     broadcast, broadcast_binary, broadcast_binary_each, broadcast_each, history, presence,
     publish, publish_binary, PresenceEntry, Publication, PublishError, StreamPosition,
 };
+pub use http::HttpError;
 pub use subscribe::SubscribeGrant;
+pub use kv::KvError;
 pub use terminal::TerminalError;
 
 /// Lists the crate's handlers and exports them: `plughost_sdk::plugin!(echo, other);`.

@@ -6,6 +6,8 @@ mod architecture;
 mod cli;
 mod codegen;
 mod grpc;
+mod http;
+mod kv;
 mod listeners;
 mod proxy;
 mod reload;

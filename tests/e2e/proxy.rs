@@ -284,6 +284,27 @@ async fn params_above_the_plugins_max_params_get_413() {
     assert!(reply["error"]["message"].as_str().unwrap().contains("100"), "{reply}");
 }
 
+/// `/plugins` says what each plugin may reach (grants, channels, buckets, origins), and never
+/// its config values, which may hold secrets.
+#[tokio::test]
+async fn plugins_shows_what_each_manifest_lets_a_plugin_reach() {
+    let dir = PluginDir::new();
+    let manifest = "grants = [\"publish\", \"config\", \"kv\", \"http\"]\nchannels = [\"user#*\"]\n\
+                    [config]\napi_key = \"s3cret-value\"\n\
+                    [kv]\nbuckets = [\"chat\"]\nshared_buckets = [\"common\"]\n\
+                    [http]\nallowed_hosts = [\"https://api.example.com\"]\n";
+    dir.add("publisher", &fixture_plugin("publisher")).manifest("publisher", manifest);
+    let host = Host::start(dir.path(), &[]).await.expect("host starts");
+    let plugins = host.plugins().await.expect("/plugins");
+    let access = &plugins["plugins"][0]["access"];
+    assert_eq!(access["grants"], json!(["publish", "config", "kv", "http"]), "{plugins}");
+    assert_eq!(access["channels"], json!(["user#*"]));
+    assert_eq!(access["buckets"], json!(["chat"]));
+    assert_eq!(access["shared_buckets"], json!(["common"]));
+    assert_eq!(access["allowed_hosts"], json!(["https://api.example.com"]));
+    assert!(!plugins.to_string().contains("s3cret-value"), "/plugins shows a config value: {plugins}");
+}
+
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)

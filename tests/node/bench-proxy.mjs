@@ -8,12 +8,14 @@
 // without gRPC compression, to see what gzip costs on small messages).
 //
 // Each stack runs alone (the other is stopped), so both get the same machine. With
-// --rounds N the two alternate N times and every round is printed.
+// --rounds N the two alternate N times and every round is printed. Every reply is checked
+// (the echo of the params); the last line starts with `bench-proxy: PASS` or
+// `bench-proxy: FAIL` (any error, bad reply or failed warm-up call), and FAIL exits 1.
 
 import { parseArgs } from 'node:util';
 
 import { startStack } from './harness.mjs';
-import { measureEchoRtt, percentile } from './rtt.mjs';
+import { measureEchoRtt, percentile, warmUp } from './rtt.mjs';
 
 const { values: opts } = parseArgs({
   options: {
@@ -45,14 +47,15 @@ async function run(proxy) {
     const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => stack.connect(`bench-${i}`)));
     const params = { session_id: 'bench', data: 'bHMgLWxhCg==' };
     // Warm up: every client a few times, so connections and plugin instances exist.
-    for (let i = 0; i < 3; i++) await Promise.all(clients.map((c) => c.rpc('echo', params)));
+    const warmFailed = await warmUp(clients, params, 3);
 
-    const { rtts, errors, elapsed } = await measureEchoRtt(clients, params, DURATION_MS);
+    const { rtts, errors, bad, samples, elapsed } = await measureEchoRtt(clients, params, DURATION_MS);
+    for (const s of samples) console.error(`  ${proxy}: ${s}`);
     return {
       proxy,
       endpoint,
       calls: rtts.length,
-      errors,
+      errors: errors + bad + warmFailed,
       rate: rtts.length / elapsed,
       p50: percentile(rtts, 50),
       p90: percentile(rtts, 90),
@@ -76,9 +79,15 @@ for (let round = 1; round <= ROUNDS; round++) {
 
 const ms = (v) => `${v.toFixed(2)} ms`.padStart(10);
 console.log(`\nrpc('echo') through Centrifugo: ${CLIENTS} clients, sequential calls each, ${DURATION_MS / 1000} s per run`);
-console.log(`${'round'.padEnd(6)}${'proxy'.padEnd(11)}${'calls/s'.padStart(9)}${'p50'.padStart(10)}${'p90'.padStart(10)}${'p99'.padStart(10)}${'max'.padStart(10)}  calls (errors)`);
+console.log(`${'round'.padEnd(6)}${'proxy'.padEnd(11)}${'calls/s'.padStart(9)}${'p50'.padStart(10)}${'p90'.padStart(10)}${'p99'.padStart(10)}${'max'.padStart(10)}  calls (errors, bad replies and failed warm-up calls)`);
 for (const r of results) {
   console.log(
     `${String(r.round).padEnd(6)}${r.proxy.padEnd(11)}${r.rate.toFixed(0).padStart(9)}${ms(r.p50)}${ms(r.p90)}${ms(r.p99)}${ms(r.max)}  ${r.calls} (${r.errors})`,
   );
 }
+const failed = results.filter((r) => r.errors);
+if (failed.length) {
+  console.log(`bench-proxy: FAIL: ${failed.map((r) => `round ${r.round} ${r.proxy}: ${r.errors} failed`).join(', ')}`);
+  process.exit(1);
+}
+console.log(`bench-proxy: PASS: ${results.length} runs, every reply checked, 0 errors`);

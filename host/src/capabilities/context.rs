@@ -1,7 +1,10 @@
 //! What every capability's host functions share: the context of the call they serve,
 //! how the runtime's store hands it out, and the per-process services behind them.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use wasmtime::component::ResourceTable;
 
 use crate::centrifugo_api::CentrifugoApi;
 use crate::config::{Config, Limits};
@@ -9,6 +12,8 @@ use crate::contract::bindings::plughost::rpc::types;
 use crate::manifest::Manifest;
 use crate::shutdown::Shutdown;
 
+use super::http::outbound::{Concurrency, Outbound};
+use super::kv::service::Kv;
 use super::log_budget::LogBudget;
 use super::terminal::agent::AgentAddress;
 use super::terminal::sessions::{Refusal, Terminals};
@@ -18,6 +23,9 @@ use super::terminal::sessions::{Refusal, Terminals};
 pub trait HostState: Send + 'static {
     /// The context of the call this store serves.
     fn host(&mut self) -> &mut HostContext;
+    /// The context with the call's WASI resource table, which standard interfaces built on
+    /// `wasi:io` streams (`wasi:http` bodies) must share with WASI.
+    fn host_and_wasi_table(&mut self) -> (&mut HostContext, &mut ResourceTable);
 }
 
 /// The per-process services host functions talk through, built once from the
@@ -28,6 +36,8 @@ pub struct Services {
     pub(super) centrifugo: Option<CentrifugoApi>,
     /// The terminal agent, when `terminal_endpoint` is configured.
     pub(super) terminals: Option<Terminals>,
+    /// The key-value store behind the `kv` grant (opened on first use).
+    pub(super) kv: Option<Arc<Kv>>,
 }
 
 impl Services {
@@ -48,7 +58,8 @@ impl Services {
             }
             None => None,
         };
-        Ok(Self { centrifugo, terminals })
+        let kv = Some(Arc::new(Kv::from_config(config)?));
+        Ok(Self { centrifugo, terminals, kv })
     }
 
     /// Why `user` may not subscribe to `channel` whatever a plugin answers: the channel
@@ -59,18 +70,23 @@ impl Services {
 }
 
 /// What the capabilities keep for one loaded plugin version across its calls: its log
-/// budget and its publish size cap.
+/// budget, its publish size cap and its outbound HTTP request slots.
 pub struct PluginState {
     pub(super) log: LogBudget,
     pub(super) max_publish: usize,
+    pub(super) http: Concurrency,
 }
 
 impl PluginState {
     /// The state of a version running with `limits`.
     pub fn new(limits: &Limits) -> Self {
-        Self { log: LogBudget::default(), max_publish: limits.max_publish.as_u64() as usize }
+        Self { log: LogBudget::default(), max_publish: limits.max_publish.as_u64() as usize, http: Concurrency::default() }
     }
 }
+
+/// Handles one guest may hold at once: a guest that opens without closing gets an error,
+/// not the host's memory.
+const MAX_HANDLES: usize = 1024;
 
 /// What a host function knows about the call it serves.
 pub struct HostContext {
@@ -81,6 +97,14 @@ pub struct HostContext {
     pub(super) manifest: Arc<Manifest>,
     pub(super) state: Arc<PluginState>,
     pub(super) services: Arc<Services>,
+    /// Handles the call's guest holds (key-value buckets); they live as long as its instance.
+    /// Behind a mutex only so the context stays `Sync` (host functions hold `&self` across
+    /// awaits); [`HostContext::resources`] reaches it through `&mut self` without locking.
+    resources: Mutex<ResourceTable>,
+    /// When the runtime stops this call, once it is known: host functions finish before it.
+    pub(super) deadline: Option<Instant>,
+    /// The call's `wasi:http` state, once the guest uses outbound HTTP.
+    pub(super) http: Option<Outbound>,
 }
 
 impl HostContext {
@@ -93,13 +117,31 @@ impl HostContext {
         state: Arc<PluginState>,
         services: Arc<Services>,
     ) -> Self {
-        Self { plugin, request_id, user, manifest, state, services }
+        let mut resources = ResourceTable::new();
+        resources.set_max_capacity(MAX_HANDLES);
+        let resources = Mutex::new(resources);
+        Self { plugin, request_id, user, manifest, state, services, resources, deadline: None, http: None }
     }
-}
 
-impl HostState for HostContext {
-    fn host(&mut self) -> &mut HostContext {
-        self
+    /// Sets when the runtime stops this call (host functions bound their waits by it).
+    pub fn set_deadline(&mut self, at: Instant) {
+        self.deadline = Some(at);
+    }
+
+    /// Time left before the call's deadline (`None`: no deadline set).
+    pub fn remaining(&self) -> Option<Duration> {
+        self.deadline.map(|at| at.saturating_duration_since(Instant::now()))
+    }
+
+    /// The handles the call's guest holds.
+    pub(super) fn resources(&mut self) -> &mut ResourceTable {
+        self.resources.get_mut().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes over the handles `previous` (this instance's previous call, under the `per-user`
+    /// policy) left with its guest, which may still use them.
+    pub fn inherit(&mut self, previous: HostContext) {
+        self.resources = previous.resources;
     }
 }
 

@@ -9,6 +9,8 @@
 
 mod config;
 mod context;
+mod http;
+mod kv;
 mod log;
 mod log_budget;
 mod publish;
@@ -46,16 +48,35 @@ pub fn capabilities<T: HostState>() -> Vec<Capability<T>> {
         Capability { package: PACKAGE, interface: config::INTERFACE, grant: config::GRANT, add_to_linker: config::add_to_linker::<T> },
         Capability { package: PACKAGE, interface: publish::INTERFACE, grant: publish::GRANT, add_to_linker: publish::add_to_linker::<T> },
         Capability { package: PACKAGE, interface: terminal::INTERFACE, grant: terminal::GRANT, add_to_linker: terminal::add_to_linker::<T> },
+        Capability { package: kv::PACKAGE, interface: kv::STORE, grant: kv::GRANT, add_to_linker: kv::add_store_to_linker::<T> },
+        Capability { package: kv::PACKAGE, interface: kv::ATOMICS, grant: kv::GRANT, add_to_linker: kv::add_atomics_to_linker::<T> },
+        Capability { package: kv::PACKAGE, interface: kv::BATCH, grant: kv::GRANT, add_to_linker: kv::add_batch_to_linker::<T> },
+        Capability { package: PACKAGE, interface: kv::TTL, grant: kv::GRANT, add_to_linker: kv::add_ttl_to_linker::<T> },
+        Capability { package: http::PACKAGE, interface: http::OUTGOING_HANDLER, grant: http::GRANT, add_to_linker: http::add_outgoing_handler::<T> },
+        Capability { package: http::PACKAGE, interface: http::TYPES, grant: http::GRANT, add_to_linker: http::add_types::<T> },
     ]
 }
 
 /// The grant `<package>/<interface>` needs (`Some(None)`: none), or `None` when no
 /// capability implements it.
 pub fn grant_for(package: &str, interface: &str) -> Option<Option<Grant>> {
-    capabilities::<HostContext>()
+    capabilities::<NoStore>()
         .into_iter()
         .find(|c| c.package == package && c.interface == interface)
         .map(|c| c.grant)
+}
+
+/// A store that never exists: lets [`grant_for`] read the list without a real one.
+enum NoStore {}
+
+impl HostState for NoStore {
+    fn host(&mut self) -> &mut HostContext {
+        match *self {}
+    }
+
+    fn host_and_wasi_table(&mut self) -> (&mut HostContext, &mut wasmtime::component::ResourceTable) {
+        match *self {}
+    }
 }
 
 /// Adds every capability's host functions to `linker`.

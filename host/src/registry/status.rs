@@ -8,6 +8,7 @@ use std::time::{Instant, SystemTime};
 use serde::Serialize;
 
 use crate::contract::MethodInfo;
+use crate::manifest::{Grant, Manifest};
 use crate::runtime::{CacheOutcome, LoadedPlugin};
 
 /// Why a file was refused, kept for `/plugins`.
@@ -86,6 +87,39 @@ pub struct VersionView {
     pub on_probation: bool,
     /// Why its grants were narrowed to its new manifest's while it kept serving, if they were.
     pub restricted: Option<String>,
+    /// What its manifest lets it reach now.
+    pub access: Access,
+}
+
+/// What a plugin's manifest lets it reach, as `/plugins` shows it (config values are left
+/// out: they may hold secrets).
+#[derive(Serialize)]
+pub struct Access {
+    /// Its grants (`log` is implied).
+    pub grants: Vec<Grant>,
+    /// Channel patterns `publish` may reach.
+    pub channels: Vec<String>,
+    /// Key-value buckets of its own (`[kv] buckets`).
+    pub buckets: Vec<String>,
+    /// Key-value buckets shared with other plugins (`[kv] shared_buckets`).
+    pub shared_buckets: Vec<String>,
+    /// Origins outbound HTTP may reach (`[http] allowed_hosts`).
+    pub allowed_hosts: Vec<String>,
+    /// Programs its terminal sessions may run besides the default shell.
+    pub terminal_commands: Vec<String>,
+}
+
+impl Access {
+    fn of(m: &Manifest) -> Self {
+        Self {
+            grants: m.grants.clone(),
+            channels: m.channels.clone(),
+            buckets: m.kv.buckets.clone(),
+            shared_buckets: m.kv.shared_buckets.clone(),
+            allowed_hosts: m.http.allowed_hosts.clone(),
+            terminal_commands: m.terminal.commands.clone(),
+        }
+    }
 }
 
 impl VersionView {
@@ -103,6 +137,7 @@ impl VersionView {
             calls_waiting: p.calls_waiting(),
             on_probation: p.probation_until.is_some_and(|t| Instant::now() < t),
             restricted: p.restricted(),
+            access: Access::of(&p.manifest()),
         }
     }
 }

@@ -105,10 +105,13 @@ pub(crate) async fn execute(
         Invocation::Describe => "",
     };
     let reuse_for = (limits.instances == InstancePolicy::PerUser && !user.is_empty()).then(|| user.to_string());
+    let mut host = host;
+    host.set_deadline(Instant::now() + deadline);
     let (mut store, warm_instance, stderr) = match reuse_for.as_deref().and_then(|u| plugin.warm.take(u)) {
         Some(Warm { mut store, instance, stderr }) => {
             let state = store.data_mut();
-            state.host = host;
+            let previous = std::mem::replace(&mut state.host, host);
+            state.host.inherit(previous);
             state.started = Instant::now();
             state.deadline = deadline;
             state.ticks_running = 0;

@@ -117,6 +117,10 @@ impl HostState for CallState {
     fn host(&mut self) -> &mut HostContext {
         &mut self.host
     }
+
+    fn host_and_wasi_table(&mut self) -> (&mut HostContext, &mut ResourceTable) {
+        (&mut self.host, &mut self.table)
+    }
 }
 
 /// A store with nothing granted but what the manifest says, its limits and tick handler.

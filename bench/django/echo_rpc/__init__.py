@@ -1,0 +1,1 @@
+"""The echo RPC handler for the django-cfg benchmark projects (see handlers.py)."""
