@@ -233,6 +233,12 @@ async fn an_origin_not_listed_is_denied_with_1003_and_never_reached() {
     }
     assert!(other.requests().is_empty(), "an unlisted origin was reached: {:?}", other.requests());
     assert_eq!(listed.requests(), ["/users/7"]);
+    // Each request is counted per plugin and outcome: one through, four denied.
+    let metrics = plughost_e2e::client().get(host.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for (outcome, want) in [("ok", 1), ("denied", 4)] {
+        let line = format!("plughost_capability_calls_total{{plugin=\"httpprobe\",capability=\"http\",outcome=\"{outcome}\"}} {want}");
+        assert!(metrics.lines().any(|l| l == line), "no `{line}` in /metrics:\n{metrics}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -102,6 +102,18 @@ async fn two_plugins_naming_the_same_bucket_see_only_their_own_data() {
     // Deleting one plugin's key leaves the other's.
     ok(&call(&host, "kvtwin.delete", json!({"bucket": "data", "key": "k"})).await);
     assert_eq!(read(&host, "kvprobe", "data", "k").await.as_deref(), Some("probe's"));
+    // Every store operation is counted per plugin, with its latency.
+    let metrics = plughost_e2e::client().get(host.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    for plugin in ["kvprobe", "kvtwin"] {
+        let ok_line = format!("plughost_capability_calls_total{{plugin=\"{plugin}\",capability=\"kv\",outcome=\"ok\"}}");
+        let count: u64 = metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&ok_line).and_then(|n| n.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no {ok_line} in /metrics:\n{metrics}"));
+        assert!(count >= 4, "{plugin}: {count} kv operations counted");
+        let latency = format!("plughost_capability_duration_seconds_count{{plugin=\"{plugin}\",capability=\"kv\"}}");
+        assert!(metrics.contains(&latency), "no {latency} in /metrics");
+    }
 }
 
 #[tokio::test]
