@@ -37,6 +37,7 @@ step "compare.sh without django-cfg" '^compare: PASS' env WARMUP=1 bench/compare
 step "soak.sh" '^soak: PASS' env SOAK_ROUND=1s bench/soak.sh 1 --no-build
 step "ab.sh" '^ab: PASS' bench/ab.sh target/release/plughost target/release/plughost 1s 1
 step "startup.sh" '^startup: PASS' bench/startup.sh 2 1 --no-build
+step "kv.sh" '^kv: PASS' env CRITERION_ARGS="--warm-up-time 0.2 --measurement-time 0.5 --noplot" bench/kv.sh 1 --no-build
 step "reload_bench" 'failed calls 0$' target/release/examples/reload_bench
 step "bench-rtt.mjs" '^bench-rtt: PASS' \
   node tests/node/bench-rtt.mjs --clients 10 --duration 1 --publishers 4 --publish-duration 1
