@@ -92,6 +92,9 @@ impl InputGate {
             }
             st.waiting.insert(seq);
         }
+        // A call cancelled while it waits (its deadline, a shutdown) must not stay listed:
+        // the others would wait for it for ever.
+        let mut listed = Listed { gate: self, seq, armed: true };
         let deadline = tokio::time::Instant::now() + window;
         let mut skipped = 0;
         loop {
@@ -102,6 +105,8 @@ impl InputGate {
             {
                 let mut st = self.state();
                 if st.next == seq {
+                    // Stays listed until written: the caller's [`InputGate::done`] unlists it.
+                    listed.armed = false;
                     return Ok(Turn { skipped });
                 }
                 if st.next > seq {
@@ -111,6 +116,12 @@ impl InputGate {
                     self.moved.notify_waiters();
                     return Err(TerminalError::Invalid(format!("input seq {seq} arrived too late and was skipped")));
                 }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                // The window is over and the earliest waiting input has its turn: wait for
+                // it to be written (polling again at once would spin while it writes).
+                moved.await;
+                continue;
             }
             if tokio::time::timeout_at(deadline, moved).await.is_err() {
                 let mut st = self.state();
@@ -128,6 +139,12 @@ impl InputGate {
         }
     }
 
+    /// Unlists `seq` (written, refused or abandoned) and wakes the others.
+    fn unlist(&self, seq: u64) {
+        self.state().waiting.remove(&seq);
+        self.moved.notify_waiters();
+    }
+
     /// Marks input `seq` as written: the next number may go.
     pub(crate) fn done(&self, seq: u64) {
         {
@@ -138,6 +155,21 @@ impl InputGate {
             }
         }
         self.moved.notify_waiters();
+    }
+}
+
+/// Keeps a waiting input listed in [`State::waiting`] only while its call waits.
+struct Listed<'a> {
+    gate: &'a InputGate,
+    seq: u64,
+    armed: bool,
+}
+
+impl Drop for Listed<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.gate.unlist(self.seq);
+        }
     }
 }
 
@@ -209,6 +241,25 @@ mod tests {
         assert_eq!(order, vec![2, 3]);
         assert!(started.elapsed() >= window, "the gap was waited for");
         assert!(matches!(g.turn(1, window).await, Err(TerminalError::Invalid(_))), "the late one is refused");
+    }
+
+    #[tokio::test]
+    async fn an_input_cancelled_while_waiting_does_not_hold_back_the_others() {
+        let g = gate();
+        let window = Duration::from_millis(100);
+        // 2 waits for 1, then its call is cancelled.
+        let cancelled = {
+            let g = g.clone();
+            tokio::spawn(async move { g.turn(2, Duration::from_secs(60)).await })
+        };
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        cancelled.abort();
+        let _ = cancelled.await;
+        // 3 goes after its own window (1 and 2 never came), not never.
+        let turn = tokio::time::timeout(Duration::from_secs(5), g.turn(3, window)).await;
+        assert!(matches!(turn, Ok(Ok(Turn { skipped: 2 }))), "{turn:?}");
+        g.done(3);
+        assert!(matches!(g.turn(4, window).await, Ok(Turn { skipped: 0 })));
     }
 
     #[test]
