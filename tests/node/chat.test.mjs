@@ -16,14 +16,13 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { accessSync, constants as fsConstants, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { Proc, REPO, freePort, pluginPath, requireBinaries, sleep, startStack } from './harness.mjs';
+import { eventually, redisServerBin, startRedis } from './redis.mjs';
+import { REPO, freePort, pluginPath, requireBinaries, startStack } from './harness.mjs';
 
 /** The manifest the example ships with. */
 const CHAT_MANIFEST = readFileSync(path.join(REPO, 'plugins', 'chat.toml'), 'utf8');
@@ -42,84 +41,11 @@ async function ok(client, method, params) {
   return reply.data;
 }
 
-/** The redis-server binary: REDIS_SERVER_BIN, /usr/bin/redis-server, or one on PATH. */
-function redisServerBin() {
-  for (const file of [process.env.REDIS_SERVER_BIN, '/usr/bin/redis-server'].filter(Boolean)) {
-    try {
-      accessSync(file, fsConstants.X_OK);
-      return file;
-    } catch {
-      // next
-    }
-  }
-  try {
-    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error('chat test cannot run: redis-server not found (apt-get install redis-server, or set REDIS_SERVER_BIN)');
-  }
-}
-
-/** Whether a Redis on `port` answers PING. */
-function redisPing(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let reply = '';
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk;
-      if (reply.includes('\r\n')) {
-        socket.destroy();
-        resolve(reply.startsWith('+PONG'));
-      }
-    });
-    socket.on('error', () => resolve(false));
-  });
-}
-
-/** Starts redis-server on `port` (no persistence) in `dir`; throws if it does not answer. */
-async function startRedis(dir, port) {
-  const redis = new Proc(
-    'redis-server',
-    REDIS_BIN,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { cwd: dir, logFile: path.join(dir, 'redis.log') },
-  );
-  const started = Date.now();
-  while (!(await redisPing(port))) {
-    if (redis.exited) throw new Error(`redis-server exited during startup\n  ${redis.describe()}`);
-    if (Date.now() - started > 10_000) {
-      await redis.stop();
-      throw new Error(`redis-server did not answer PING within 10 s\n  ${redis.describe()}`);
-    }
-    await sleep(50);
-  }
-  return redis;
-}
-
-/** Polls `check` until it returns truthy; throws with `what` and the last value otherwise. */
-async function eventually(check, what, timeoutMs = 20_000) {
-  const started = Date.now();
-  let last;
-  while (Date.now() - started < timeoutMs) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms (last: ${last?.message ?? JSON.stringify(last)})`);
-}
 
 // At load time, so a missing binary or plugin fails the run rather than skipping anything.
 requireBinaries();
 pluginPath('chat');
-const REDIS_BIN = redisServerBin();
+redisServerBin(); // at load: a missing redis-server fails the run
 
 describe('chat through the real Centrifugo, history in the embedded store', () => {
   let stack;
@@ -236,7 +162,7 @@ describe('chat on Redis: two nodes and two hosts share history; Redis down is 10
   before(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'plughost-chat-redis-'));
     redisPort = await freePort();
-    redis = await startRedis(dir, redisPort);
+    ({ redis } = await startRedis(dir, redisPort));
     const pluginsDir = path.join(dir, 'plugins');
     mkdirSync(pluginsDir);
     await copyFile(pluginPath('chat'), path.join(pluginsDir, 'chat.wasm'));
@@ -284,7 +210,7 @@ describe('chat on Redis: two nodes and two hosts share history; Redis down is 10
         assert.equal(reply.error?.temporary, true, `${method}: ${JSON.stringify(reply)}`);
       }
     }
-    redis = await startRedis(dir, redisPort);
+    ({ redis } = await startRedis(dir, redisPort));
     // Redis came back empty (no persistence): a fresh room history, written and read anew.
     // (A send retried while Centrifugo's engine reconnects may have stored its message
     // before its publish failed, so the newest message is checked, not the id.)

@@ -11,100 +11,22 @@
 
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { accessSync, constants as fsConstants, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { copyFile, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 
-import { Proc, freePort, pluginPath, requireBinaries, sleep, startStack } from './harness.mjs';
+import { eventually, redisServerBin, startRedis } from './redis.mjs';
+import { pluginPath, requireBinaries, sleep, startStack } from './harness.mjs';
 
 const NOTIFICATIONS_MANIFEST = 'grants = ["publish"]\nchannels = ["user#*", "notifications#broadcast"]\n';
 
 /** The redis-server binary: REDIS_SERVER_BIN, /usr/bin/redis-server, or one on PATH. */
-function redisServerBin() {
-  const candidates = [process.env.REDIS_SERVER_BIN, '/usr/bin/redis-server'].filter(Boolean);
-  for (const file of candidates) {
-    try {
-      accessSync(file, fsConstants.X_OK);
-      return file;
-    } catch {
-      // next
-    }
-  }
-  try {
-    return execFileSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' }).trim();
-  } catch {
-    throw new Error(
-      'multi-node test cannot run: redis-server not found (install the Debian package `redis-server`, e.g. `apt-get install redis-server`, or set REDIS_SERVER_BIN)',
-    );
-  }
-}
-
-/** Sends PING over RESP; resolves true on +PONG. */
-function redisPing(port) {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let reply = '';
-    socket.setTimeout(1000, () => {
-      socket.destroy();
-      resolve(false);
-    });
-    socket.on('connect', () => socket.write('PING\r\n'));
-    socket.on('data', (chunk) => {
-      reply += chunk;
-      if (reply.includes('\r\n')) {
-        socket.destroy();
-        resolve(reply.startsWith('+PONG'));
-      }
-    });
-    socket.on('error', () => resolve(false));
-  });
-}
-
-/** Starts a throwaway Redis on a free port (no persistence); throws if it does not answer. */
-async function startRedis(dir) {
-  const bin = REDIS_BIN;
-  const port = await freePort();
-  const redis = new Proc(
-    'redis-server',
-    bin,
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', dir],
-    { cwd: dir, logFile: path.join(dir, 'redis.log') },
-  );
-  const started = Date.now();
-  while (!(await redisPing(port))) {
-    if (redis.exited) throw new Error(`redis-server exited during startup\n  ${redis.describe()}`);
-    if (Date.now() - started > 10_000) {
-      await redis.stop();
-      throw new Error(`redis-server did not answer PING within 10 s\n  ${redis.describe()}`);
-    }
-    await sleep(50);
-  }
-  return { redis, port };
-}
-
-/** Polls `check` until it returns truthy; throws with `what` and the last value otherwise. */
-async function eventually(check, what, timeoutMs = 15_000) {
-  const started = Date.now();
-  let last;
-  while (Date.now() - started < timeoutMs) {
-    try {
-      last = await check();
-      if (last) return last;
-    } catch (error) {
-      last = error;
-    }
-    await sleep(100);
-  }
-  throw new Error(`${what}: not within ${timeoutMs} ms (last: ${last?.message ?? JSON.stringify(last)})`);
-}
 
 // At load time, so a missing binary fails the run rather than skipping anything.
 requireBinaries();
-const REDIS_BIN = redisServerBin();
+redisServerBin(); // at load: a missing redis-server fails the run
 
 describe('two Centrifugo nodes on Redis, a plughost per node, one plugins folder', () => {
   let dir;
