@@ -228,7 +228,13 @@ fn generated_go_vets_builds_and_calls() {
 }
 
 /// `.cache/venv` with pydantic and centrifuge-python, created when missing.
+/// Several tests ask for it at once; one creates it while the others wait.
 fn python_venv() -> PathBuf {
+    static VENV: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    VENV.get_or_init(create_python_venv).clone()
+}
+
+fn create_python_venv() -> PathBuf {
     let venv = root().join(".cache/venv");
     let python = venv.join("bin/python");
     if !python.exists() {
