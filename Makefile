@@ -84,6 +84,9 @@ run: plugins host centrifugo web
 
 test: system-deps plugins test-plugins host centrifugo node-deps web
 	$(CARGO) test --release --workspace
+# The example plugins' native unit tests (plughost_sdk::testing), in the dev profile: the
+# plugins' release profile (lto) is for their components.
+	cd plugins && $(CARGO) test
 	cd tests/node && node --test --test-concurrency=1
 	bench/smoke.sh
 

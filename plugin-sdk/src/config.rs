@@ -2,5 +2,5 @@
 
 /// The value of `key`, or `None` when it is absent or not granted to this plugin.
 pub fn get(key: &str) -> Option<String> {
-    crate::bindings::plughost::rpc::config::get(key)
+    crate::host::config::get(key)
 }

@@ -20,20 +20,15 @@ use core::fmt;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use wasip2::http::outgoing_handler;
-use wasip2::http::types::{
-    http_error_code, ErrorCode, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
-    OutgoingBody, OutgoingRequest, Scheme,
-};
-use wasip2::io::error::Error as IoError;
-use wasip2::io::streams::StreamError;
+use wasip2::http::types::ErrorCode;
 
 use crate::error::{codes, RpcError};
 
-/// Bytes written to the request body per call (the most `wasi:io` takes at once).
-const WRITE_CHUNK: usize = 4096;
-/// Bytes asked for per read of the response body.
-const READ_CHUNK: u64 = 64 * 1024;
+// Where requests go: `wasi:http` in a component, the recording host of `testing` natively.
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+use crate::testing::fake::http as transport;
+#[cfg(not(all(feature = "testing", not(target_arch = "wasm32"))))]
+use wire as transport;
 
 /// Why a request failed. Converts to an [`RpcError`] with `?` (see the crate's error table).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,7 +75,7 @@ impl From<HttpError> for RpcError {
 
 impl HttpError {
     /// The kind of failure a `wasi:http` error code is.
-    fn from_code(code: ErrorCode) -> Self {
+    pub(crate) fn from_code(code: ErrorCode) -> Self {
         let detail = format!("{code:?}");
         match code {
             ErrorCode::HttpRequestDenied | ErrorCode::DestinationIpProhibited => HttpError::Denied(detail),
@@ -111,23 +106,6 @@ impl HttpError {
             | ErrorCode::HttpResponseTrailerSectionSize(_)
             | ErrorCode::HttpResponseTrailerSize(_) => HttpError::TooLarge(detail),
             _ => HttpError::Other(detail),
-        }
-    }
-
-    /// The kind of failure a broken response body stream is. The host reports some of
-    /// these (a body past the cap, the deadline mid-body) only as the stream's error text,
-    /// without a `wasi:http` code, so that text is read when there is no code.
-    fn from_stream(error: &IoError) -> Self {
-        if let Some(code) = http_error_code(error) {
-            return HttpError::from_code(code);
-        }
-        let text = error.to_debug_string();
-        if text.contains("HttpResponseBodySize") || text.contains("response body size exceeds") {
-            HttpError::TooLarge("the response body is larger than this plugin's max_response_body".into())
-        } else if text.to_ascii_lowercase().contains("timeout") {
-            HttpError::Timeout("the response body did not arrive in time".into())
-        } else {
-            HttpError::Unavailable("the response body broke off".into())
         }
     }
 }
@@ -174,10 +152,10 @@ impl Response {
 /// A request to build and [`send`](Request::send).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    method: String,
-    url: String,
-    headers: Vec<(String, Vec<u8>)>,
-    body: Vec<u8>,
+    pub(crate) method: String,
+    pub(crate) url: String,
+    pub(crate) headers: Vec<(String, Vec<u8>)>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Request {
@@ -207,33 +185,7 @@ impl Request {
     /// Sends the request and reads the whole response.
     pub fn send(self) -> Result<Response, HttpError> {
         let url = Url::parse(&self.url)?;
-        let headers = Fields::new();
-        for (name, value) in &self.headers {
-            headers
-                .append(name, value)
-                .map_err(|e| HttpError::Other(format!("header {name:?} refused: {e:?}")))?;
-        }
-        // A declared length: many servers (WSGI among them) do not read chunked bodies.
-        if !self.body.is_empty() && !self.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
-            headers
-                .append("content-length", self.body.len().to_string().as_bytes())
-                .map_err(|e| HttpError::Other(format!("content-length refused: {e:?}")))?;
-        }
-        let request = OutgoingRequest::new(headers);
-        let refused = |what: &str| HttpError::Other(format!("the {what} is not valid"));
-        request.set_method(&method(&self.method)).map_err(|()| refused("method"))?;
-        let scheme = if url.tls { Scheme::Https } else { Scheme::Http };
-        request.set_scheme(Some(&scheme)).map_err(|()| refused("URL's scheme"))?;
-        request.set_authority(Some(&url.authority)).map_err(|()| refused("URL's host"))?;
-        request.set_path_with_query(Some(&url.path_with_query)).map_err(|()| refused("URL's path"))?;
-        let body = request.body().map_err(|()| HttpError::Other("the request body is unavailable".into()))?;
-
-        // The request goes out first and its body streams after: the host reads the body
-        // only once it is connected, so writing it first could wait forever.
-        let pending = outgoing_handler::handle(request, None).map_err(HttpError::from_code)?;
-        // A refused write means the request already failed; the response says why.
-        let _ = write_body(body, &self.body);
-        read_response(wait(&pending)?)
+        transport::send(self, url)
     }
 }
 
@@ -247,70 +199,17 @@ pub fn post_json<T: Serialize + ?Sized>(url: &str, body: &T) -> Result<Response,
     Request::new("POST", url).json(body)?.send()
 }
 
-fn method(name: &str) -> Method {
-    match name.to_ascii_uppercase().as_str() {
-        "GET" => Method::Get,
-        "HEAD" => Method::Head,
-        "POST" => Method::Post,
-        "PUT" => Method::Put,
-        "DELETE" => Method::Delete,
-        "PATCH" => Method::Patch,
-        "OPTIONS" => Method::Options,
-        _ => Method::Other(name.to_string()),
-    }
-}
-
-fn write_body(body: OutgoingBody, data: &[u8]) -> Result<(), ()> {
-    if !data.is_empty() {
-        let stream = body.write()?;
-        for chunk in data.chunks(WRITE_CHUNK) {
-            stream.blocking_write_and_flush(chunk).map_err(|_| ())?;
-        }
-    }
-    OutgoingBody::finish(body, None).map_err(|_| ())
-}
-
-fn wait(pending: &FutureIncomingResponse) -> Result<IncomingResponse, HttpError> {
-    loop {
-        match pending.get() {
-            Some(Ok(Ok(response))) => return Ok(response),
-            Some(Ok(Err(code))) => return Err(HttpError::from_code(code)),
-            Some(Err(())) => return Err(HttpError::Other("the response was already taken".into())),
-            None => pending.subscribe().block(),
-        }
-    }
-}
-
-fn read_response(response: IncomingResponse) -> Result<Response, HttpError> {
-    let status = response.status();
-    let headers = response.headers().entries();
-    let incoming = response.consume().map_err(|()| HttpError::Other("the response body is unavailable".into()))?;
-    let mut body = Vec::new();
-    {
-        let stream = incoming.stream().map_err(|()| HttpError::Other("the response body is unavailable".into()))?;
-        loop {
-            match stream.blocking_read(READ_CHUNK) {
-                Ok(chunk) => body.extend_from_slice(&chunk),
-                Err(StreamError::Closed) => break,
-                Err(StreamError::LastOperationFailed(e)) => return Err(HttpError::from_stream(&e)),
-            }
-        }
-    }
-    drop(IncomingBody::finish(incoming));
-    Ok(Response { status, headers, body })
-}
-
 /// The parts of an `http://` or `https://` URL a request is made of.
 #[derive(Debug, PartialEq, Eq)]
-struct Url {
+pub(crate) struct Url {
     /// `https` rather than `http`.
-    tls: bool,
-    authority: String,
-    path_with_query: String,
+    pub(crate) tls: bool,
+    pub(crate) authority: String,
+    pub(crate) path_with_query: String,
 }
 
 impl Url {
-    fn parse(url: &str) -> Result<Url, HttpError> {
+    pub(crate) fn parse(url: &str) -> Result<Url, HttpError> {
         let invalid = |why: &str| HttpError::Other(format!("the URL is not valid: {why}"));
         let (scheme, rest) = url.split_once("://").ok_or_else(|| invalid("no scheme"))?;
         let tls = match scheme.to_ascii_lowercase().as_str() {
@@ -331,6 +230,128 @@ impl Url {
             Some(_) => path.to_string(),
         };
         Ok(Url { tls, authority: authority.to_string(), path_with_query })
+    }
+}
+
+/// The component's transport: the request over `wasi:http/outgoing-handler`.
+#[cfg(not(all(feature = "testing", not(target_arch = "wasm32"))))]
+mod wire {
+    use wasip2::http::outgoing_handler;
+    use wasip2::http::types::{
+        http_error_code, Fields, FutureIncomingResponse, IncomingBody, IncomingResponse, Method,
+        OutgoingBody, OutgoingRequest, Scheme,
+    };
+    use wasip2::io::error::Error as IoError;
+    use wasip2::io::streams::StreamError;
+
+    use super::{HttpError, Request, Response, Url};
+
+    /// Bytes written to the request body per call (the most `wasi:io` takes at once).
+    const WRITE_CHUNK: usize = 4096;
+    /// Bytes asked for per read of the response body.
+    const READ_CHUNK: u64 = 64 * 1024;
+
+    impl HttpError {
+        /// The kind of failure a broken response body stream is. The host reports some of
+        /// these (a body past the cap, the deadline mid-body) only as the stream's error text,
+        /// without a `wasi:http` code, so that text is read when there is no code.
+        fn from_stream(error: &IoError) -> Self {
+            if let Some(code) = http_error_code(error) {
+                return HttpError::from_code(code);
+            }
+            let text = error.to_debug_string();
+            if text.contains("HttpResponseBodySize") || text.contains("response body size exceeds") {
+                HttpError::TooLarge("the response body is larger than this plugin's max_response_body".into())
+            } else if text.to_ascii_lowercase().contains("timeout") {
+                HttpError::Timeout("the response body did not arrive in time".into())
+            } else {
+                HttpError::Unavailable("the response body broke off".into())
+            }
+        }
+    }
+
+    /// Sends `request` (its URL already parsed) and reads the whole response.
+    pub(super) fn send(request: Request, url: Url) -> Result<Response, HttpError> {
+        let headers = Fields::new();
+        for (name, value) in &request.headers {
+            headers
+                .append(name, value)
+                .map_err(|e| HttpError::Other(format!("header {name:?} refused: {e:?}")))?;
+        }
+        // A declared length: many servers (WSGI among them) do not read chunked bodies.
+        if !request.body.is_empty() && !request.headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-length")) {
+            headers
+                .append("content-length", request.body.len().to_string().as_bytes())
+                .map_err(|e| HttpError::Other(format!("content-length refused: {e:?}")))?;
+        }
+        let outgoing = OutgoingRequest::new(headers);
+        let refused = |what: &str| HttpError::Other(format!("the {what} is not valid"));
+        outgoing.set_method(&method(&request.method)).map_err(|()| refused("method"))?;
+        let scheme = if url.tls { Scheme::Https } else { Scheme::Http };
+        outgoing.set_scheme(Some(&scheme)).map_err(|()| refused("URL's scheme"))?;
+        outgoing.set_authority(Some(&url.authority)).map_err(|()| refused("URL's host"))?;
+        outgoing.set_path_with_query(Some(&url.path_with_query)).map_err(|()| refused("URL's path"))?;
+        let body = outgoing.body().map_err(|()| HttpError::Other("the request body is unavailable".into()))?;
+
+        // The request goes out first and its body streams after: the host reads the body
+        // only once it is connected, so writing it first could wait forever.
+        let pending = outgoing_handler::handle(outgoing, None).map_err(HttpError::from_code)?;
+        // A refused write means the request already failed; the response says why.
+        let _ = write_body(body, &request.body);
+        read_response(wait(&pending)?)
+    }
+
+    fn method(name: &str) -> Method {
+        match name.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "HEAD" => Method::Head,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "DELETE" => Method::Delete,
+            "PATCH" => Method::Patch,
+            "OPTIONS" => Method::Options,
+            _ => Method::Other(name.to_string()),
+        }
+    }
+
+    fn write_body(body: OutgoingBody, data: &[u8]) -> Result<(), ()> {
+        if !data.is_empty() {
+            let stream = body.write()?;
+            for chunk in data.chunks(WRITE_CHUNK) {
+                stream.blocking_write_and_flush(chunk).map_err(|_| ())?;
+            }
+        }
+        OutgoingBody::finish(body, None).map_err(|_| ())
+    }
+
+    fn wait(pending: &FutureIncomingResponse) -> Result<IncomingResponse, HttpError> {
+        loop {
+            match pending.get() {
+                Some(Ok(Ok(response))) => return Ok(response),
+                Some(Ok(Err(code))) => return Err(HttpError::from_code(code)),
+                Some(Err(())) => return Err(HttpError::Other("the response was already taken".into())),
+                None => pending.subscribe().block(),
+            }
+        }
+    }
+
+    fn read_response(response: IncomingResponse) -> Result<Response, HttpError> {
+        let status = response.status();
+        let headers = response.headers().entries();
+        let incoming = response.consume().map_err(|()| HttpError::Other("the response body is unavailable".into()))?;
+        let mut body = Vec::new();
+        {
+            let stream = incoming.stream().map_err(|()| HttpError::Other("the response body is unavailable".into()))?;
+            loop {
+                match stream.blocking_read(READ_CHUNK) {
+                    Ok(chunk) => body.extend_from_slice(&chunk),
+                    Err(StreamError::Closed) => break,
+                    Err(StreamError::LastOperationFailed(e)) => return Err(HttpError::from_stream(&e)),
+                }
+            }
+        }
+        drop(IncomingBody::finish(incoming));
+        Ok(Response { status, headers, body })
     }
 }
 

@@ -31,8 +31,7 @@ use std::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::bindings::plughost::rpc::kv_ttl;
-use crate::bindings::wasi::keyvalue::{atomics, batch, store};
+use crate::host::{atomics, batch, kv_ttl, store};
 use crate::error::{codes, RpcError};
 
 /// Why a key-value operation failed.

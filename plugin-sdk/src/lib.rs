@@ -97,6 +97,25 @@
 //! The operator grants each plugin the interfaces it may import;
 //! a plugin that never calls, say, [`terminal`] does not import it, so it needs no grant.
 //!
+//! # Testing handlers
+//!
+//! With the `testing` feature (in `[dev-dependencies]`, so the component never has it),
+//! `cargo test` runs handlers natively: `plughost_sdk::test_host!()` makes a
+//! `testing::TestHost` that calls a method by name through the same params decoding and
+//! error mapping as the component, records what the handler published, broadcast, logged
+//! and did with terminals, the key-value store and HTTP, answers config, store and HTTP
+//! from what the test set, and injects host failures (Centrifugo unavailable, permission
+//! denied, ...) to test the handler's error paths. See the `testing` module.
+//!
+//! ```ignore
+//! #[test]
+//! fn send_publishes_to_the_users_channel() {
+//!     let host = plughost_sdk::test_host!();
+//!     host.call("notifications.send", &testing::user("42"), json!({"user_id": "7", "title": "t", "body": "b"})).unwrap();
+//!     assert_eq!(host.published()[0].channel, "user#7");
+//! }
+//! ```
+//!
 //! # Limits
 //!
 //! The host bounds each call's time and memory. A panic aborts the call: plugins are built
@@ -128,6 +147,7 @@ pub mod bindings {
 
 mod conn;
 mod error;
+mod host;
 mod params;
 mod pubsub;
 mod subscribe;
@@ -137,6 +157,8 @@ pub mod http;
 pub mod kv;
 pub mod log;
 pub mod terminal;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+pub mod testing;
 
 #[doc(hidden)]
 #[allow(missing_docs)]

@@ -3,7 +3,7 @@
 //! The [`trace!`](crate::trace), [`debug!`](crate::debug), [`info!`](crate::info),
 //! [`warn!`](crate::warn) and [`error!`](crate::error) macros take `format!` arguments.
 
-use crate::bindings::plughost::rpc::log::{log, Level};
+use crate::host::log::{log, Level};
 
 /// Logs `message` at trace level.
 pub fn trace(message: &str) {

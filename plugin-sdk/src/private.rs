@@ -127,14 +127,24 @@ pub fn call(
     method: &str,
     params: &[u8],
 ) -> Result<Vec<u8>, WitRpcError> {
+    run_method(entries, &Conn::from(ctx), method, params).map_err(Into::into)
+}
+
+/// Finds the method and runs it: the `call` export's dispatch, shared with `testing`.
+pub fn run_method(
+    entries: &[Entry],
+    conn: &Conn,
+    method: &str,
+    params: &[u8],
+) -> Result<Vec<u8>, RpcError> {
     let found = entries.iter().find_map(|e| match e {
         Entry::Method(m) if m.name == method => Some(m),
         _ => None,
     });
     let Some(m) = found else {
-        return Err(RpcError::method_not_found(method).into());
+        return Err(RpcError::method_not_found(method));
     };
-    (m.call)(&Conn::from(ctx), params).map_err(Into::into)
+    (m.call)(conn, params)
 }
 
 /// The namespace of `channel`, by Centrifugo's rule (`channel.namespace_boundary = "#"`): the
@@ -153,6 +163,19 @@ pub fn subscribe(
     channel: &str,
     data: Option<&[u8]>,
 ) -> Result<WitSubscribeGrant, WitRpcError> {
+    run_subscribe(entries, &Conn::from(ctx), channel, data)
+        .map(Into::into)
+        .map_err(Into::into)
+}
+
+/// Finds the namespace's subscribe handler and asks it: the `subscribe` export's dispatch,
+/// shared with `testing`.
+pub fn run_subscribe(
+    entries: &[Entry],
+    conn: &Conn,
+    channel: &str,
+    data: Option<&[u8]>,
+) -> Result<SubscribeGrant, RpcError> {
     let namespace = namespace_of(channel);
     let found = entries.iter().find_map(|e| match e {
         Entry::Subscribe(s) if s.namespace == namespace => Some(s),
@@ -164,12 +187,9 @@ pub fn subscribe(
             crate::codes::INVALID_PARAMS,
             // The namespace comes from the client's channel name: the reply does not repeat it.
             "permission denied: no subscribe handler for this channel's namespace",
-        )
-        .into());
+        ));
     };
-    (s.handler)(&Conn::from(ctx), channel, data)
-        .map(Into::into)
-        .map_err(Into::into)
+    (s.handler)(conn, channel, data)
 }
 
 #[cfg(test)]

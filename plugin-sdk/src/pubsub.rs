@@ -4,7 +4,7 @@ use core::fmt;
 
 use serde::Serialize;
 
-use crate::bindings::plughost::rpc::publish as wit;
+use crate::host::publish as wit;
 use crate::error::{codes, RpcError};
 
 pub use wit::{PresenceEntry, Publication, StreamPosition};

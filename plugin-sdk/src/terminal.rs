@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use crate::bindings::plughost::rpc::terminal as wit;
+use crate::host::terminal as wit;
 use crate::error::{codes, RpcError};
 
 pub use wit::CreateOptions;

@@ -2,7 +2,8 @@
 //!
 //! Use them through `plughost_sdk`; the expansions name `::plughost_sdk` paths.
 //! `#[rpc]`/`#[subscribe]` keep the fn and add a hidden const `__plughost_entry_<fn>` that
-//! describes it; `plugin!(a, b)` collects those consts and generates the component exports.
+//! describes it; `plugin!(a, b)` collects those consts into a hidden `__PLUGHOST_ENTRIES`
+//! (what `plughost_sdk::test_host!()` runs natively) and generates the component exports.
 
 use proc_macro::TokenStream;
 use proc_macro2::{Span, TokenStream as TokenStream2};
@@ -221,8 +222,14 @@ fn expand_plugin(input: TokenStream2) -> syn::Result<TokenStream2> {
         quote_spanned! { p.span()=> #p }
     });
     Ok(quote! {
+        // Named (not inside the `const _` below) so that `plughost_sdk::test_host!()` finds
+        // the handlers in native tests; a const adds nothing to the component.
+        #[doc(hidden)]
+        #[allow(dead_code)]
+        pub const __PLUGHOST_ENTRIES: &[::plughost_sdk::__private::Entry] = &[#(#entries),*];
+
         const _: () = {
-            const ENTRIES: &[::plughost_sdk::__private::Entry] = &[#(#entries),*];
+            const ENTRIES: &[::plughost_sdk::__private::Entry] = __PLUGHOST_ENTRIES;
             const _: () = ::plughost_sdk::__private::check_unique(ENTRIES);
 
             struct __PlughostPlugin;

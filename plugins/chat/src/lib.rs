@@ -168,3 +168,99 @@ fn room(conn: &Conn, channel: &str) -> Result<SubscribeGrant, RpcError> {
 }
 
 plughost_sdk::plugin!(send, history, room);
+
+#[cfg(test)]
+mod tests {
+    use plughost_sdk::serde_json::json;
+    use plughost_sdk::testing;
+    use plughost_sdk::{KvError, PublishError};
+
+    fn send(host: &testing::TestHost, user: &str, text: &str) -> Result<u64, plughost_sdk::RpcError> {
+        let reply = host.call("chat.send", &testing::user(user), json!({ "room": "lobby", "text": text }))?;
+        Ok(reply["id"].as_u64().unwrap())
+    }
+
+    #[test]
+    fn send_stores_the_message_and_publishes_it_to_the_room() {
+        let host = plughost_sdk::test_host!();
+        assert_eq!(send(&host, "42", "hello").unwrap(), 1);
+        let published = host.published();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].channel, "chat#lobby");
+        let message = published[0].json();
+        assert!(message["ts"].as_u64().is_some_and(|ts| ts > 0), "{message}");
+        assert_eq!(message, json!({ "id": 1, "user": "42", "text": "hello", "ts": message["ts"] }));
+        assert_eq!(host.kv_get("chat", "room:lobby:seq").unwrap(), b"1");
+        assert_eq!(host.kv_json("chat", "room:lobby:1"), Some(message));
+    }
+
+    #[test]
+    fn history_returns_the_latest_messages_newest_first() {
+        let host = plughost_sdk::test_host!();
+        for text in ["one", "two", "three"] {
+            send(&host, "42", text).unwrap();
+        }
+        let reply = host.call("chat.history", &testing::user("7"), json!({ "room": "lobby", "limit": 2 })).unwrap();
+        let texts: Vec<&str> = reply["messages"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, ["three", "two"]);
+        let empty = host.call("chat.history", &testing::user("7"), json!({ "room": "empty" })).unwrap();
+        assert_eq!(empty, json!({ "messages": [] }));
+    }
+
+    #[test]
+    fn only_the_last_100_messages_are_kept() {
+        let host = plughost_sdk::test_host!();
+        host.kv_set("chat", "room:lobby:seq", "100");
+        host.kv_set_json("chat", "room:lobby:1", &json!({ "id": 1, "user": "7", "text": "old", "ts": 1 }));
+        assert_eq!(send(&host, "42", "new").unwrap(), 101);
+        assert_eq!(host.kv_get("chat", "room:lobby:1"), None);
+        assert!(host.kv_get("chat", "room:lobby:101").is_some());
+    }
+
+    #[test]
+    fn centrifugo_down_is_a_temporary_1008_after_the_message_is_stored() {
+        let host = plughost_sdk::test_host!();
+        host.fail_publish(PublishError::Unavailable("connection refused".into()));
+        let e = send(&host, "42", "hello").unwrap_err();
+        assert_eq!((e.code, e.temporary), (1008, true));
+        assert!(host.published().is_empty());
+        // The history keeps it: a retry is a second message, not a lost one.
+        assert!(host.kv_get("chat", "room:lobby:1").is_some());
+    }
+
+    #[test]
+    fn store_unavailable_is_a_temporary_1008_and_nothing_is_published() {
+        let host = plughost_sdk::test_host!();
+        host.fail_kv(KvError::Unavailable("redis down".into()));
+        let e = send(&host, "42", "hello").unwrap_err();
+        assert_eq!((e.code, e.temporary), (1008, true));
+        assert!(host.published().is_empty());
+    }
+
+    #[test]
+    fn anonymous_callers_get_1401() {
+        let host = plughost_sdk::test_host!();
+        let params = json!({ "room": "lobby", "text": "hi" });
+        assert_eq!(host.call("chat.send", &testing::anonymous(), &params).unwrap_err().code, 1401);
+        assert_eq!(host.call("chat.history", &testing::anonymous(), json!({ "room": "lobby" })).unwrap_err().code, 1401);
+        assert_eq!(host.subscribe("chat#lobby", &testing::anonymous()).unwrap_err().code, 1401);
+        assert!(host.kv_ops().is_empty());
+    }
+
+    #[test]
+    fn bad_rooms_and_texts_are_103() {
+        let host = plughost_sdk::test_host!();
+        let e = host.call("chat.send", &testing::user("42"), json!({ "room": "a#b", "text": "hi" })).unwrap_err();
+        assert_eq!(e.code, 103);
+        let e = host.call("chat.send", &testing::user("42"), json!({ "room": "lobby", "text": "   " })).unwrap_err();
+        assert_eq!(e.code, 103);
+        assert!(host.subscribe("chat#a b", &testing::user("42")).is_err());
+        assert!(host.published().is_empty());
+    }
+
+    #[test]
+    fn signed_in_users_may_follow_any_room() {
+        let host = plughost_sdk::test_host!();
+        assert!(host.subscribe("chat#lobby", &testing::user("42")).is_ok());
+    }
+}

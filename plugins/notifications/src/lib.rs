@@ -107,3 +107,68 @@ fn user_channel(conn: &Conn, channel: &str) -> Result<SubscribeGrant, RpcError> 
 }
 
 plughost_sdk::plugin!(send, broadcast, user_channel);
+
+#[cfg(test)]
+mod tests {
+    use plughost_sdk::serde_json::json;
+    use plughost_sdk::{testing, PublishError};
+
+    #[test]
+    fn send_publishes_the_notification_to_the_users_channel() {
+        let host = plughost_sdk::test_host!();
+        let params = json!({ "user_id": "7", "title": "Hi", "body": "You have mail" });
+        let reply = host.call("notifications.send", &testing::user("42"), params).unwrap();
+        assert_eq!(reply, json!({ "success": true, "message": "Notification sent" }));
+        let published = host.published();
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].channel, "user#7");
+        assert_eq!(published[0].json(), json!({ "type": "notification", "title": "Hi", "body": "You have mail" }));
+    }
+
+    #[test]
+    fn broadcast_publishes_to_notifications_broadcast() {
+        let host = plughost_sdk::test_host!();
+        let reply = host.call("notifications.broadcast", &testing::user("42"), json!({ "title": "T", "body": "B" })).unwrap();
+        assert_eq!(reply["message"], "Notification broadcast");
+        let published = host.published_to("notifications#broadcast");
+        assert_eq!(published.len(), 1);
+        assert_eq!(published[0].json(), json!({ "type": "notification", "title": "T", "body": "B" }));
+    }
+
+    #[test]
+    fn centrifugo_down_is_a_temporary_1008() {
+        let host = plughost_sdk::test_host!();
+        host.fail_publish(PublishError::Unavailable("connection refused".into()));
+        let params = json!({ "user_id": "7", "title": "Hi", "body": "b" });
+        let e = host.call("notifications.send", &testing::user("42"), params).unwrap_err();
+        assert_eq!((e.code, e.temporary), (1008, true));
+        assert!(host.published().is_empty());
+    }
+
+    #[test]
+    fn a_channel_not_granted_is_1003() {
+        let host = plughost_sdk::test_host!();
+        host.fail_channel("notifications#broadcast", PublishError::Denied("channel not granted".into()));
+        let e = host.call("notifications.broadcast", &testing::user("42"), json!({ "title": "T", "body": "B" })).unwrap_err();
+        assert_eq!((e.code, e.temporary), (1003, false));
+    }
+
+    #[test]
+    fn send_refuses_a_user_id_naming_another_channel() {
+        let host = plughost_sdk::test_host!();
+        let params = json!({ "user_id": "7#x", "title": "T", "body": "B" });
+        let e = host.call("notifications.send", &testing::user("42"), params).unwrap_err();
+        assert_eq!(e.code, 103);
+        assert!(host.published().is_empty());
+    }
+
+    #[test]
+    fn users_subscribe_only_to_their_own_channel() {
+        let host = plughost_sdk::test_host!();
+        assert!(host.subscribe("user#42", &testing::user("42")).is_ok());
+        let e = host.subscribe("user#7", &testing::user("42")).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (103, "permission denied: not your channel"));
+        let e = host.subscribe("user#", &testing::anonymous()).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (103, "permission denied: anonymous connection"));
+    }
+}

@@ -74,3 +74,86 @@ fn path_segment(user: &str) -> Result<String, RpcError> {
 
 plughost_sdk::plugin!(get);
 
+
+#[cfg(test)]
+mod tests {
+    use plughost_sdk::serde_json::json;
+    use plughost_sdk::testing::{self, TestHost};
+    use plughost_sdk::HttpError;
+
+    const BACKEND: &str = "http://127.0.0.1:8000";
+
+    fn host() -> TestHost {
+        let host = plughost_sdk::test_host!();
+        host.config("backend_url", BACKEND);
+        host
+    }
+
+    #[test]
+    fn get_returns_the_backends_profile() {
+        let host = host();
+        host.http_json("GET", "http://127.0.0.1:8000/users/42", 200, &json!({ "name": "Ada", "id": 42 }));
+        let reply = host.call("profile.get", &testing::user("42"), json!({})).unwrap();
+        assert_eq!(reply, json!({ "name": "Ada", "id": 42 }));
+        let sent = host.http_requests();
+        assert_eq!(sent.len(), 1);
+        assert_eq!((sent[0].method.as_str(), sent[0].url.as_str()), ("GET", "http://127.0.0.1:8000/users/42"));
+        assert!(host.published().is_empty());
+    }
+
+    #[test]
+    fn the_user_id_stays_one_path_segment() {
+        let host = host();
+        host.http_json("GET", "http://127.0.0.1:8000/users/a%2F..%2Fadmin", 200, &json!({}));
+        host.call("profile.get", &testing::user("a/../admin"), json!({})).unwrap();
+        assert_eq!(host.http_requests()[0].url, "http://127.0.0.1:8000/users/a%2F..%2Fadmin");
+    }
+
+    #[test]
+    fn an_unregistered_origin_is_denied_1003() {
+        let host = host();
+        host.config("backend_url", "http://elsewhere.example");
+        let e = host.call("profile.get", &testing::user("42"), json!({})).unwrap_err();
+        assert_eq!((e.code, e.temporary), (1003, false));
+    }
+
+    #[test]
+    fn backend_answers_map_to_the_documented_codes() {
+        let host = host();
+        host.http_json("GET", "http://127.0.0.1:8000/users/404", 404, &json!({}));
+        host.http_json("GET", "http://127.0.0.1:8000/users/500", 503, &json!({}));
+        host.http_json("GET", "http://127.0.0.1:8000/users/400", 400, &json!({}));
+        host.http_json("GET", "http://127.0.0.1:8000/users/list", 200, &json!([1, 2]));
+        let error = |user: &str| {
+            let e = host.call("profile.get", &testing::user(user), json!({})).unwrap_err();
+            (e.code, e.temporary)
+        };
+        assert_eq!(error("404"), (1404, false));
+        assert_eq!(error("500"), (1502, true));
+        assert_eq!(error("400"), (1502, false));
+        assert_eq!(error("list"), (1502, false));
+    }
+
+    #[test]
+    fn a_slow_backend_is_a_temporary_1008() {
+        let host = host();
+        host.http_failure("GET", "http://127.0.0.1:8000/users/42", HttpError::Timeout("3s".into()));
+        let e = host.call("profile.get", &testing::user("42"), json!({})).unwrap_err();
+        assert_eq!((e.code, e.temporary), (1008, true));
+    }
+
+    #[test]
+    fn anonymous_callers_get_1401_without_a_request() {
+        let host = host();
+        let e = host.call("profile.get", &testing::anonymous(), json!({})).unwrap_err();
+        assert_eq!(e.code, 1401);
+        assert!(host.http_requests().is_empty());
+    }
+
+    #[test]
+    fn a_missing_backend_url_is_500() {
+        let host = plughost_sdk::test_host!();
+        let e = host.call("profile.get", &testing::user("42"), json!({})).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (500, "backend_url is not configured"));
+    }
+}

@@ -194,3 +194,89 @@ fn session_channel(conn: &Conn, channel: &str) -> Result<SubscribeGrant, RpcErro
 }
 
 plughost_sdk::plugin!(create, input, resize, close, session_channel);
+
+#[cfg(test)]
+mod tests {
+    use plughost_sdk::serde_json::json;
+    use plughost_sdk::terminal::TerminalError;
+    use plughost_sdk::testing::{self, TerminalCall};
+
+    #[test]
+    fn create_opens_a_session_owned_by_the_caller() {
+        let host = plughost_sdk::test_host!();
+        let reply = host.call("terminal.create", &testing::user("42"), json!({ "cols": 120 })).unwrap();
+        let id = reply["session_id"].as_str().unwrap().to_string();
+        assert_eq!(host.terminal_sessions().get(&id).map(String::as_str), Some("42"));
+        let calls = host.terminal_calls();
+        assert!(
+            matches!(&calls[..], [TerminalCall::Create(o)] if o.owner == "42" && (o.cols, o.rows) == (120, 24) && o.command.is_none()),
+            "{calls:?}"
+        );
+        // The host publishes a session's output; the plugin itself publishes nothing.
+        assert!(host.published().is_empty());
+    }
+
+    #[test]
+    fn input_writes_the_decoded_bytes_numbered_or_at_once() {
+        let host = plughost_sdk::test_host!();
+        host.terminal_session("abc", "42");
+        let reply = host.call("terminal.input", &testing::user("42"), json!({ "session_id": "abc", "data": "bHMK", "seq": 1 }));
+        assert_eq!(reply.unwrap(), json!({ "success": true, "message": "Input sent" }));
+        host.call("terminal.input", &testing::user("42"), json!({ "session_id": "abc", "data": "cHdkCg==" })).unwrap();
+        let calls = host.terminal_calls();
+        assert!(matches!(&calls[1], TerminalCall::InputSeq { session_id, seq: 1, data } if session_id == "abc" && data == b"ls\n"), "{calls:?}");
+        assert!(matches!(&calls[3], TerminalCall::Input { session_id, data } if session_id == "abc" && data == b"pwd\n"), "{calls:?}");
+    }
+
+    #[test]
+    fn another_users_session_is_denied_before_any_write() {
+        let host = plughost_sdk::test_host!();
+        host.terminal_session("abc", "7");
+        let e = host.call("terminal.input", &testing::user("42"), json!({ "session_id": "abc", "data": "bHMK" })).unwrap_err();
+        assert_eq!((e.code, e.message.as_str()), (1003, "permission denied: not your session"));
+        assert!(matches!(&host.terminal_calls()[..], [TerminalCall::Owner { .. }]));
+    }
+
+    #[test]
+    fn resize_and_close_act_on_the_callers_session() {
+        let host = plughost_sdk::test_host!();
+        host.terminal_session("abc", "42");
+        host.call("terminal.resize", &testing::user("42"), json!({ "session_id": "abc", "cols": 100, "rows": 40 })).unwrap();
+        host.call("terminal.close", &testing::user("42"), json!({ "session_id": "abc" })).unwrap();
+        let calls = host.terminal_calls();
+        assert!(matches!(&calls[1], TerminalCall::Resize { cols: 100, rows: 40, .. }), "{calls:?}");
+        assert!(matches!(&calls[3], TerminalCall::Close { session_id } if session_id == "abc"), "{calls:?}");
+        assert!(host.terminal_sessions().is_empty());
+        let e = host.call("terminal.close", &testing::user("42"), json!({ "session_id": "abc" })).unwrap_err();
+        assert_eq!(e.code, 1004);
+    }
+
+    #[test]
+    fn anonymous_callers_cannot_create_and_nothing_reaches_the_agent() {
+        let host = plughost_sdk::test_host!();
+        let e = host.call("terminal.create", &testing::anonymous(), json!({})).unwrap_err();
+        assert_eq!(e.code, 1003);
+        assert!(host.terminal_calls().is_empty());
+    }
+
+    #[test]
+    fn agent_unavailable_is_a_temporary_1008() {
+        let host = plughost_sdk::test_host!();
+        host.fail_terminal(TerminalError::Unavailable("connection refused".into()));
+        let e = host.call("terminal.create", &testing::user("42"), json!({})).unwrap_err();
+        assert_eq!((e.code, e.temporary), (1008, true));
+        let e = host.subscribe("terminal#session#abc", &testing::user("42")).unwrap_err();
+        assert_eq!((e.code, e.temporary), (1008, true));
+    }
+
+    #[test]
+    fn only_the_owner_follows_the_output_channel() {
+        let host = plughost_sdk::test_host!();
+        host.terminal_session("abc", "42");
+        assert!(host.subscribe("terminal#session#abc", &testing::user("42")).is_ok());
+        let refused = |channel: &str, user: &str| host.subscribe(channel, &testing::user(user)).unwrap_err().message;
+        assert_eq!(refused("terminal#session#abc", "7"), "permission denied: not your session");
+        assert_eq!(refused("terminal#session#nope", "42"), "permission denied: no such session");
+        assert_eq!(refused("terminal#other", "42"), "permission denied: not a terminal session channel");
+    }
+}

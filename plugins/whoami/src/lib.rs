@@ -57,3 +57,41 @@ fn fail(_conn: &Conn, params: FailParams) -> Result<(), RpcError> {
 }
 
 plughost_sdk::plugin!(whoami, fail);
+
+#[cfg(test)]
+mod tests {
+    use plughost_sdk::serde_json::json;
+    use plughost_sdk::{testing, PublishError};
+
+    #[test]
+    fn whoami_describes_the_calling_connection() {
+        let host = plughost_sdk::test_host!();
+        let conn = testing::user("42").with_client("c1").with_meta(json!({ "plan": "pro" }));
+        let reply = host.call("whoami", &conn, json!({ "ignored": true })).unwrap();
+        assert_eq!(
+            reply,
+            json!({
+                "client": "c1", "user": "42", "transport": "websocket",
+                "protocol": "json", "encoding": "json", "meta": { "plan": "pro" },
+            })
+        );
+    }
+
+    #[test]
+    fn whoami_fail_returns_the_chosen_error() {
+        let host = plughost_sdk::test_host!();
+        let e = host.call("whoami.fail", &testing::user("42"), json!({ "code": 1234, "message": "nope" })).unwrap_err();
+        assert_eq!((e.code, e.message.as_str(), e.temporary), (1234, "nope", false));
+        let e = host.call("whoami.fail", &testing::user("42"), json!({ "code": 5, "message": "x" })).unwrap_err();
+        assert_eq!(e.code, 103);
+    }
+
+    #[test]
+    fn whoami_publishes_nothing_and_works_with_centrifugo_down() {
+        let host = plughost_sdk::test_host!();
+        host.fail_publish(PublishError::Unavailable("centrifugo is down".into()));
+        let reply = host.call("whoami", &testing::anonymous(), json!({})).unwrap();
+        assert_eq!(reply["user"], "");
+        assert!(host.published().is_empty());
+    }
+}
