@@ -71,6 +71,33 @@ pub enum Command {
         /// The `.wasm` file (its `.toml` manifest beside it is read too).
         file: PathBuf,
     },
+    /// Run a plugin against scripted cases (Centrifugo recorded, not called); exit 1 when a case fails.
+    Test {
+        /// The plugin's `.wasm` file.
+        plugin: PathBuf,
+        /// The case file (TOML `[[case]]` tables).
+        cases: PathBuf,
+        /// The plugin's manifest (default: the `.toml` beside the `.wasm`).
+        #[arg(long)]
+        manifest: Option<PathBuf>,
+    },
+    /// Write a new plugin crate (Cargo.toml, src/lib.rs with a handler and its test, manifest, README).
+    New {
+        /// The plugin's name: its crate, `.wasm`, manifest, method prefix and channel namespace.
+        name: String,
+        /// Folder to write it in, missing or empty and named NAME (default: ./NAME). Inside a
+        /// plugin workspace (like `plugins/`) the crate joins it.
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// What the plugin starts as: one RPC; a subscribe handler and an RPC that publishes;
+        /// chat rooms kept in the key-value store.
+        #[arg(long, value_enum, default_value = "rpc")]
+        template: crate::scaffold::Template,
+        /// The plugin-sdk folder to depend on (default: the one of the checkout this binary was
+        /// built from; a plugin workspace's own declaration wins).
+        #[arg(long, value_name = "PATH")]
+        sdk: Option<PathBuf>,
+    },
     /// Rebuild a plugin crate on every source change and drop it into the plugins folder.
     Dev {
         /// The plugin crate (a cdylib depending on plughost-sdk).
@@ -120,6 +147,17 @@ pub enum Command {
     },
 }
 
+impl Cli {
+    /// The log filter when `RUST_LOG` sets none: `plughost test` prints its cases on stdout and
+    /// keeps stderr to warnings (a publish outside the patterns, a failed host call).
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Test { .. } => "warn,cranelift=warn,wasmtime=warn",
+            _ => "info,cranelift=warn,wasmtime=warn",
+        }
+    }
+}
+
 /// Loads the configuration for `cli` (file and environment; flags are applied by each command).
 pub fn load_config(cli: &Cli) -> Result<Config> {
     let mut config = Config::load(cli.config.as_deref())?;
@@ -162,6 +200,13 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
             call(&config, method, params, user, client).await
         }
         Command::Check { file } => check(&config, file).await,
+        Command::Test { plugin, cases, manifest } => {
+            crate::plugin_test::run(&config, &plugin, &cases, manifest.as_deref()).await
+        }
+        Command::New { name, dir, template, sdk } => {
+            crate::scaffold::run(&crate::scaffold::Request { name, dir, template, sdk })?;
+            Ok(0)
+        }
         Command::Dev { crate_dir, plugins } => {
             crate::dev::run(&crate_dir, plugins.as_deref().unwrap_or(&config.plugins_dir)).await?;
             Ok(0)

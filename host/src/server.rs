@@ -38,17 +38,22 @@ pub struct Host {
 }
 
 /// The runtime for `config`, with the services its host functions use.
-fn runtime(config: &Config, shutdown: &Shutdown) -> Result<Runtime> {
+fn runtime(config: &Config, services: Services) -> Result<Runtime> {
     let max_memory = config.runtime.max_memory.as_u64().max(config.limits.memory.as_u64());
-    let services = Services::from_config(config, shutdown)?;
     Runtime::new(&config.runtime, config.cache_dir(), max_memory, services)
 }
 
 /// Builds the runtime and loads every plugin in `config.plugins_dir`.
 pub async fn build(config: &Config) -> Result<Host> {
+    build_with(config, |shutdown| Services::from_config(config, shutdown)).await
+}
+
+/// Like [`build`], with the services `services` makes (given the host's shutdown signal):
+/// `plughost test` records Centrifugo's API instead of calling it.
+pub async fn build_with(config: &Config, services: impl FnOnce(&Shutdown) -> Result<Services>) -> Result<Host> {
     let started = Instant::now();
     let shutdown = Shutdown::new();
-    let runtime = Arc::new(runtime(config, &shutdown)?);
+    let runtime = Arc::new(runtime(config, services(&shutdown)?)?);
     let dir = config.plugins_dir.clone();
     let registry = Arc::new(Registry::new(runtime, dir, config.limits.clone(), config.reload.clone(), shutdown.clone()));
     let (loaded, refused) = registry.load_dir().await?;
@@ -75,7 +80,7 @@ pub struct CheckReport {
 
 /// Loads the plugin in `file` (with its manifest) as the host would, without serving it.
 pub async fn check(config: &Config, file: &Path) -> Result<Result<CheckReport, String>> {
-    let runtime = runtime(config, &Shutdown::new())?;
+    let runtime = runtime(config, Services::from_config(config, &Shutdown::new())?)?;
     let bytes = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
     let name = plugin_dir::plugin_name(file)
         .or_else(|| file.file_stem().map(|s| s.to_string_lossy().into_owned()))

@@ -266,7 +266,7 @@ async fn a_plugin_without_the_kv_grant_is_refused_at_load() {
         let plugin = status["plugins"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap();
         assert!(plugin.get("sha256").is_none(), "{name} loaded without the kv grant: {plugin}");
         let reason = plugin["last_refusal"]["reason"].as_str().unwrap();
-        assert!(reason.contains("does not grant") && reason.contains("(add \"kv\" to grants)"), "{name}: {reason}");
+        assert!(reason.contains("does not grant \"kv\"") && reason.contains(&format!("\"kv\"] to {name}.toml")), "{name}: {reason}");
     }
     error(&call(&host, "kvprobe.get", json!({"bucket": "data", "key": "k"})).await, 102, false);
 }

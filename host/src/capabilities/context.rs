@@ -43,7 +43,12 @@ pub struct Services {
 impl Services {
     /// The services `config` asks for; long-lived tasks stop on `shutdown`.
     pub fn from_config(config: &Config, shutdown: &Shutdown) -> anyhow::Result<Self> {
-        let centrifugo = CentrifugoApi::from_config(&config.centrifugo)?;
+        Self::with_centrifugo(config, shutdown, CentrifugoApi::from_config(&config.centrifugo)?)
+    }
+
+    /// The services `config` asks for, reaching Centrifugo through `centrifugo` (`plughost
+    /// test` passes a recording one, which the terminal's output then goes through too).
+    pub fn with_centrifugo(config: &Config, shutdown: &Shutdown, centrifugo: Option<CentrifugoApi>) -> anyhow::Result<Self> {
         let terminals = match config.terminal_endpoint.as_deref().filter(|e| !e.is_empty()) {
             Some(endpoint) => {
                 if config.terminal_token.as_deref().is_none_or(str::is_empty) {

@@ -29,7 +29,14 @@ impl HostContext {
         }
         if let Some(channel) = channels.iter().find(|c| !self.manifest.allows_channel(c)) {
             // The channel name may come from the client: it goes to the log, not the reply.
-            tracing::warn!(plugin = %self.plugin, request_id = %self.request_id, %channel, patterns = ?self.manifest.channels, "publish to a channel outside the plugin's patterns denied");
+            tracing::warn!(
+                plugin = %self.plugin,
+                request_id = %self.request_id,
+                %channel,
+                patterns = ?self.manifest.channels,
+                "publish to a channel outside the plugin's patterns denied: add a pattern that matches it to channels in {}.toml",
+                self.plugin,
+            );
             return Err(PublishError::Denied("the channel is not granted to this plugin".into()));
         }
         self.services

@@ -1,12 +1,14 @@
 //! Centrifugo's server API as a client: publish, broadcast, history, presence, over HTTP
 //! ([`http`]) or gRPC ([`grpc`]) with the same results and the same typed errors. Every
 //! publication that leaves the process goes through [`CentrifugoApi`], which meters it,
-//! whether a plugin's `publish` or the host's own terminal output.
+//! whether a plugin's `publish` or the host's own terminal output. `plughost test` swaps in
+//! the [`recording`] backend, which keeps publications instead of sending them.
 
 mod api_error;
 mod grpc;
 mod http;
 mod payload;
+mod recording;
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use crate::config::{ApiTransport, CentrifugoConfig};
 use crate::contract::bindings::plughost::rpc::publish::{PresenceEntry, Publication, PublishError, StreamPosition};
 use crate::metrics::metrics;
 pub use payload::Payload;
+pub use recording::{Outage, Recorded, RecordedData, Recorder};
 
 /// A pooled keep-alive client for Centrifugo's server API.
 #[derive(Clone)]
@@ -25,6 +28,7 @@ pub struct CentrifugoApi {
 enum Backend {
     Http(http::HttpApi),
     Grpc(grpc::GrpcApi),
+    Recording(Recorder),
 }
 
 impl CentrifugoApi {
@@ -37,6 +41,11 @@ impl CentrifugoApi {
     /// first use, so the host starts before Centrifugo does.
     pub fn grpc(url: &str, api_key: &str, timeout: Duration) -> anyhow::Result<Self> {
         Ok(Self { backend: Backend::Grpc(grpc::GrpcApi::new(url, api_key, timeout)?) })
+    }
+
+    /// A backend that records publications in `recorder` instead of sending them.
+    pub fn recording(recorder: Recorder) -> Self {
+        Self { backend: Backend::Recording(recorder) }
     }
 
     /// The client `config.api` selects; `None` when that API's address is empty.
@@ -59,6 +68,7 @@ impl CentrifugoApi {
         let result = match &self.backend {
             Backend::Http(api) => api.publish(request_id, channel, payload).await,
             Backend::Grpc(api) => api.publish(request_id, channel, payload.bytes()).await,
+            Backend::Recording(recorder) => recorder.publish(channel, payload),
         };
         record_publish(&result);
         result
@@ -83,6 +93,7 @@ impl CentrifugoApi {
         let result = match &self.backend {
             Backend::Http(api) => api.broadcast(request_id, channels, payload).await,
             Backend::Grpc(api) => api.broadcast(request_id, channels, payload.bytes()).await,
+            Backend::Recording(recorder) => recorder.broadcast(channels, payload),
         }
         .and_then(|each| one_per_channel(request_id, channels, each));
         record_publish(&result.as_ref().map_err(Clone::clone).and_then(|each| broadcast_outcome(each)));
@@ -94,6 +105,7 @@ impl CentrifugoApi {
         match &self.backend {
             Backend::Http(api) => api.subscriber_count(request_id, channel).await,
             Backend::Grpc(api) => api.subscriber_count(request_id, channel).await,
+            Backend::Recording(recorder) => recorder.subscriber_count(channel),
         }
     }
 
@@ -102,6 +114,7 @@ impl CentrifugoApi {
         match &self.backend {
             Backend::Http(api) => api.history(request_id, channel, limit).await,
             Backend::Grpc(api) => api.history(request_id, channel, limit).await,
+            Backend::Recording(recorder) => recorder.history(channel, limit),
         }
     }
 
@@ -110,6 +123,7 @@ impl CentrifugoApi {
         let mut entries = match &self.backend {
             Backend::Http(api) => api.presence(request_id, channel).await?,
             Backend::Grpc(api) => api.presence(request_id, channel).await?,
+            Backend::Recording(recorder) => recorder.presence(channel)?,
         };
         entries.sort_by(|a, b| a.client.cmp(&b.client));
         Ok(entries)

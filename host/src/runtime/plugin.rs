@@ -25,9 +25,12 @@ use crate::manifest::Manifest;
 /// Why a plugin was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// Not a valid component (garbage, truncated, a core module).
+    /// Not a valid component (garbage, truncated).
     #[error("not a valid WebAssembly component: {0}")]
     Compile(String),
+    /// A core WebAssembly module: the message says how to build a component instead.
+    #[error("{0}")]
+    CoreModule(String),
     /// Wrong contract, missing export, or an import not granted.
     #[error("{0}")]
     Contract(String),
@@ -205,6 +208,9 @@ impl LoadedPlugin {
         let limits = manifest.limits(defaults);
         let sha256 = sha256_hex(bytes);
 
+        if let Some(advice) = component_check::core_module_advice(bytes) {
+            return Err(LoadError::CoreModule(advice));
+        }
         // Cranelift takes ~100 ms of CPU: keep it off the async workers.
         let (component, cache) = {
             let engine = rt.engine.clone();
@@ -216,7 +222,7 @@ impl LoadedPlugin {
                 .map_err(|e| LoadError::Compile(e.to_string()))?
                 .map_err(|e| LoadError::Compile(format!("{e:#}")))?
         };
-        component_check::check(&rt.engine, &component, &manifest).map_err(LoadError::Contract)?;
+        component_check::check(&rt.engine, &component, &name, &manifest).map_err(LoadError::Contract)?;
         let instance_pre = rt.linker.instantiate_pre(&component).map_err(|e| LoadError::Link(format!("{e:#}")))?;
         let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Contract(format!("{e:#}")))?;
 
