@@ -124,6 +124,8 @@ system-deps:
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
+	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
+	command -v perf >/dev/null || missing="$$missing linux-perf"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -131,3 +133,4 @@ system-deps:
 	@test -x /usr/bin/chromium || { echo "chromium is still missing at /usr/bin/chromium" >&2; exit 1; }
 	@command -v redis-server >/dev/null || { echo "redis-server is still missing" >&2; exit 1; }
 	@command -v openssl >/dev/null || { echo "openssl is still missing" >&2; exit 1; }
+	@command -v valgrind >/dev/null || { echo "valgrind is still missing" >&2; exit 1; }

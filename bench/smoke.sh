@@ -38,6 +38,13 @@ step "soak.sh" '^soak: PASS' env SOAK_ROUND=1s bench/soak.sh 1 --no-build
 step "ab.sh" '^ab: PASS' bench/ab.sh target/release/plughost target/release/plughost 1s 1
 step "startup.sh" '^startup: PASS' bench/startup.sh 2 1 --no-build
 step "kv.sh" '^kv: PASS' env CRITERION_ARGS="--warm-up-time 0.2 --measurement-time 0.5 --noplot" bench/kv.sh 1 --no-build
+step "icount.sh" '^icount: PASS' bench/icount.sh 20 --no-build
+# perf may be refused inside a container; the profile is then skipped, and says so.
+if perf record -q -e cpu-clock -o /dev/null -- true 2>/dev/null; then
+  step "profile.sh" '^profile: PASS' bench/profile.sh 1 --no-build --out "${TMPDIR:-/tmp}/plughost-smoke-profile.svg"
+else
+  echo "=== bench-smoke: profile.sh: SKIPPED: perf cannot sample on this machine (not counted as a pass)"
+fi
 step "reload_bench" 'failed calls 0$' target/release/examples/reload_bench
 step "bench-rtt.mjs" '^bench-rtt: PASS' \
   node tests/node/bench-rtt.mjs --clients 10 --duration 1 --publishers 4 --publish-duration 1

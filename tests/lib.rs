@@ -160,6 +160,36 @@ impl Host {
         }
     }
 
+    /// The HTTP status of a POST to `path` (a JSON body, with the host's proxy secret when it
+    /// has one) declaring twice `limit` bytes and sending the first `limit + 1`: enough for
+    /// the server to refuse it, and all of what it reads, so it closes the connection with a
+    /// FIN after its reply. A client writing the whole body would race that close (a broken
+    /// pipe, or a reset that discards the reply).
+    pub async fn status_of_body_over(&self, path: &str, limit: usize) -> Result<u16> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(self.addr.as_str()).await?;
+        let secret = self.secret.as_deref().map(|s| format!("X-Plughost-Secret: {s}\r\n")).unwrap_or_default();
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n{secret}Content-Length: {}\r\n\r\n",
+            self.addr,
+            2 * limit
+        );
+        stream.write_all(head.as_bytes()).await?;
+        stream.write_all(&vec![b'x'; limit + 1]).await?;
+        let mut reply = Vec::new();
+        let mut buf = [0u8; 1024];
+        while !reply.windows(2).any(|w| w == b"\r\n") {
+            let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await??;
+            if n == 0 {
+                bail!("connection closed without a status line");
+            }
+            reply.extend_from_slice(&buf[..n]);
+        }
+        let line = String::from_utf8_lossy(&reply);
+        let status = line.split_whitespace().nth(1).context("no status code")?;
+        Ok(status.parse()?)
+    }
+
     /// POSTs `body` to `/centrifugo/rpc` and returns HTTP status and JSON reply.
     pub async fn rpc_raw(&self, body: impl Into<reqwest::Body>) -> Result<(u16, serde_json::Value)> {
         let response = self.post("/centrifugo/rpc").body(body).send().await?;

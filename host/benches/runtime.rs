@@ -6,6 +6,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+
+/// The allocator of the `plughost` binary, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use plughost::{next_request_id, Config, Conn, RpcCall};
 use serde::{Deserialize, Serialize};
 

@@ -11,10 +11,10 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use anyhow::{bail, Result};
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{header, StatusCode};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use futures_util::future::Either;
 
 use crate::config::Config;
 
@@ -119,23 +119,63 @@ impl AllowedHosts {
     }
 }
 
-/// Axum middleware: answers 403 to a request whose `Host` (or, without one, whose URI
-/// authority) is not admitted.
-pub async fn refuse_other_hosts(State(allowed): State<AllowedHosts>, request: Request, next: Next) -> Response {
-    let authority = match request.headers().get(header::HOST) {
-        Some(value) => value.to_str().ok(),
-        None => request.uri().authority().map(|a| a.as_str()),
-    };
-    if authority.is_some_and(|a| allowed.admits(a)) {
-        return next.run(request).await;
+/// A tower layer answering 403 to a request whose `Host` (or, without one, whose URI
+/// authority) is not admitted. A plain layer rather than `from_fn` middleware: it runs on
+/// every proxied call, and `from_fn` boxes a future per request.
+#[derive(Clone)]
+pub struct HostGuardLayer(AllowedHosts);
+
+impl HostGuardLayer {
+    /// The guard admitting `allowed`.
+    pub fn new(allowed: AllowedHosts) -> Self {
+        Self(allowed)
     }
-    let shown: String = authority.unwrap_or("(none)").chars().take(80).collect();
-    tracing::warn!(
-        host = %shown.escape_debug(),
-        path = %request.uri().path(),
-        "Host header not allowed (a DNS-rebinding page, or a name missing from allowed_hosts): refused"
-    );
-    (StatusCode::FORBIDDEN, "Host not allowed: add it to allowed_hosts\n").into_response()
+}
+
+impl<S> tower::Layer<S> for HostGuardLayer {
+    type Service = HostGuard<S>;
+
+    fn layer(&self, inner: S) -> HostGuard<S> {
+        HostGuard { inner, allowed: self.0.clone() }
+    }
+}
+
+/// The service [`HostGuardLayer`] wraps around the routes.
+#[derive(Clone)]
+pub struct HostGuard<S> {
+    inner: S,
+    allowed: AllowedHosts,
+}
+
+impl<S> tower::Service<Request> for HostGuard<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = Either<S::Future, std::future::Ready<Result<Response, S::Error>>>;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let authority = match request.headers().get(header::HOST) {
+            Some(value) => value.to_str().ok(),
+            None => request.uri().authority().map(|a| a.as_str()),
+        };
+        if authority.is_some_and(|a| self.allowed.admits(a)) {
+            return Either::Left(self.inner.call(request));
+        }
+        let shown: String = authority.unwrap_or("(none)").chars().take(80).collect();
+        tracing::warn!(
+            host = %shown.escape_debug(),
+            path = %request.uri().path(),
+            "Host header not allowed (a DNS-rebinding page, or a name missing from allowed_hosts): refused"
+        );
+        let refusal = (StatusCode::FORBIDDEN, "Host not allowed: add it to allowed_hosts\n").into_response();
+        Either::Right(std::future::ready(Ok(refusal)))
+    }
 }
 
 #[cfg(test)]

@@ -176,7 +176,7 @@ pub async fn serve(config: Config, insecure: bool) -> Result<()> {
         app = app.merge(web);
     }
     // Every route, the proxy's, the operator's and the page's: a DNS-rebinding page reads them all.
-    let app = app.layer(axum::middleware::from_fn_with_state(allowed_hosts, allowed_hosts::refuse_other_hosts));
+    let app = app.layer(allowed_hosts::HostGuardLayer::new(allowed_hosts));
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -41,14 +41,18 @@ impl WarmPool {
     }
 
     pub(super) fn put(&self, user: String, warm: Warm) {
-        let Ok(mut slots) = self.slots.lock() else { return };
         if self.capacity == 0 {
             return;
         }
-        if slots.len() >= self.capacity {
-            slots.pop_front();
-        }
-        slots.push_back((user, warm));
+        let evicted = {
+            let Ok(mut slots) = self.slots.lock() else { return };
+            let evicted = if slots.len() >= self.capacity { slots.pop_front() } else { None };
+            slots.push_back((user, warm));
+            evicted
+        };
+        // Tearing a store down resets its memory: done after the lock is released, so the
+        // other workers' `take` and `put` never wait for it (with many users, every call evicts).
+        drop(evicted);
     }
 }
 
