@@ -82,7 +82,7 @@ echo "  $checked"
 perf script -i "$dir/perf.data" 2>/dev/null | $INFERNO/inferno-collapse-perf > "$dir/folded"
 mkdir -p "$(dirname "$OUT")"
 $INFERNO/inferno-flamegraph --title "plughost echo, instances $POLICY, $USERS user(s) (bench/profile.sh)" \
-  --width 1600 < "$dir/folded" > "$OUT"
+  --width 1600 --minwidth 1 < "$dir/folded" > "$OUT"
 python3 bench/profile_summary.py "$dir/folded" 20
 echo "  flamegraph: $OUT"
 

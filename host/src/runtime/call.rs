@@ -5,7 +5,7 @@
 //! Instance policy (per plugin, `limits.instances`):
 //! - `fresh` (default): every call gets a fresh instance from the pre-linked template, so no
 //!   state (globals, heap, statics) passes from one call to the next, let alone between
-//!   users. With the pooling allocator this costs ~9 us per call (BENCHMARKS.md).
+//!   users. With the pooling allocator this costs ~8.6 us per call (BENCHMARKS.md).
 //! - `per-user`: a signed-in user's instance is kept and reused for that user's next call
 //!   (never another user's; anonymous calls are always fresh). ~3x cheaper for repeat
 //!   callers, and plugin state then lives across one user's calls.
