@@ -118,13 +118,15 @@ web: web/node_modules/.package-lock.json plugins host
 	target/release/plughost codegen --lang ts --out web/src/gen --plugins plugins
 	cd web && node build.mjs
 
-# Debian packages the tests start themselves: chromium (browser test), redis-server (multi-node).
+# Debian packages the tests start themselves: chromium (browser test), redis-server (multi-node),
+# valgrind and wrk (bench-smoke).
 system-deps:
 	@missing=""; \
 	[ -x /usr/bin/chromium ] || missing="$$missing chromium"; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v valgrind >/dev/null || missing="$$missing valgrind"; \
+	command -v wrk >/dev/null || missing="$$missing wrk"; \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:$$missing"; \
 		$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
@@ -133,6 +135,7 @@ system-deps:
 	@command -v redis-server >/dev/null || { echo "redis-server is still missing" >&2; exit 1; }
 	@command -v openssl >/dev/null || { echo "openssl is still missing" >&2; exit 1; }
 	@command -v valgrind >/dev/null || { echo "valgrind is still missing" >&2; exit 1; }
+	@command -v wrk >/dev/null || { echo "wrk is still missing" >&2; exit 1; }
 	@# perf only serves bench/profile.sh, which bench-smoke skips (saying so) where perf cannot sample.
 	@command -v perf >/dev/null || { { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq linux-perf; } >/dev/null 2>&1 \
 		|| echo "note: linux-perf could not be installed; bench/profile.sh will be skipped"; }
