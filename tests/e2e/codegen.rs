@@ -1,7 +1,9 @@
 //! `plughost codegen`, the API version hash and `/openrpc.json`: snapshots of the clients
 //! generated for the example plugins, the Go client through `go vet`/`go build`/`go test`,
-//! the Python client under pydantic in a venv, and the hash agreeing with the server's
-//! `system.check_version` (and changing when the methods change).
+//! the Python client under pydantic in a venv, the `priority` fixture's enum and colliding
+//! type names compiled in all three languages, and the hash agreeing with the server's
+//! `system.check_version` (and changing when the methods change). The Go and Python clients
+//! against the real Centrifugo: `tests/node/codegen-clients.test.mjs`.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -501,6 +503,137 @@ fn awkward_property_keys_cannot_break_the_generated_clients() {
     std::fs::write(out.path().join("check_client.py"), ODDKEYS_PY_TEST).unwrap();
     let stdout = run(
         Command::new(python_venv()).args(["-W", "error", "check_client.py"]).current_dir(out.path()),
+        "python check_client.py",
+    );
+    assert!(stdout.contains("python client ok"), "{stdout}");
+}
+
+/// The `priority` fixture's usage of the TypeScript client: the enum is a union of its values
+/// (a value outside it does not compile) and both plugins' `EchoParams` stay apart.
+const PRIORITY_TS: &str = r#"import { ApiClient, type EchoEchoParams, type Priority, type PriorityEchoParams, type PriorityEchoReply } from './api.js';
+
+const high: Priority = 'high';
+// @ts-expect-error: not a value of the enum
+const wrong: Priority = 'urgent';
+const echoParams: EchoEchoParams = { session_id: 's', data: 'd' };
+const priorityParams: PriorityEchoParams = { text: 't', priority: high };
+// @ts-expect-error: the echo plugin's params are not the priority plugin's
+const mixed: PriorityEchoParams = echoParams;
+
+export async function use(api: ApiClient): Promise<PriorityEchoReply> {
+  void wrong;
+  void mixed;
+  await api.echo(echoParams);
+  return api.priorityEcho(priorityParams);
+}
+"#;
+
+const PRIORITY_GO_TEST: &str = r#"package plughostapi
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+
+	"github.com/centrifugal/centrifuge-go"
+)
+
+// Answers `priority.echo` the way the plugin does.
+type priority struct{}
+
+func (priority) RPC(_ context.Context, method string, data []byte) (centrifuge.RPCResult, error) {
+	var p PriorityEchoParams
+	if err := json.Unmarshal(data, &p); err != nil {
+		return centrifuge.RPCResult{}, err
+	}
+	out, _ := json.Marshal(PriorityEchoReply{Text: p.Text, Priority: p.Priority, Urgent: p.Priority == PriorityHigh})
+	return centrifuge.RPCResult{Data: out}, nil
+}
+
+func TestEnumAndCollidingNames(t *testing.T) {
+	out, err := json.Marshal(PriorityEchoParams{Text: "t", Priority: PriorityLow})
+	if err != nil || string(out) != `{"priority":"low","text":"t"}` {
+		t.Fatalf("PriorityEchoParams: %s %v", out, err)
+	}
+	reply, err := NewClient(priority{}).PriorityEcho(context.Background(), PriorityEchoParams{Text: "t", Priority: PriorityHigh})
+	if err != nil || reply.Priority != PriorityHigh || !reply.Urgent {
+		t.Fatalf("priority.echo: %+v %v", reply, err)
+	}
+	// The echo plugin's types keep their own shape beside the priority plugin's.
+	_ = EchoEchoParams{SessionID: "s", Data: "d"}
+	_ = EchoEchoReply{Echoed: true}
+}
+"#;
+
+const PRIORITY_PY_TEST: &str = r#"
+from pydantic import ValidationError
+
+import api
+
+params = api.PriorityEchoParams(text="t", priority="high")
+assert api._dump(params) == {"text": "t", "priority": "high"}, api._dump(params)
+reply = api.PriorityEchoReply.model_validate({"text": "t", "priority": "low", "urgent": False})
+assert reply.priority == "low"
+try:
+    api.PriorityEchoParams(text="t", priority="urgent")
+    raise SystemExit("a value outside the enum validated")
+except ValidationError:
+    pass
+echo = api.EchoEchoParams(session_id="s", data="d")
+assert api._dump(echo) == {"session_id": "s", "data": "d"}, api._dump(echo)
+try:
+    api.PriorityEchoParams.model_validate({"session_id": "s", "data": "d"})
+    raise SystemExit("the echo plugin's params validated as the priority plugin's")
+except ValidationError:
+    pass
+print("python client ok")
+"#;
+
+/// The `priority` fixture (a string-enum param, and `EchoParams`/`EchoReply` named like the
+/// echo plugin's but shaped otherwise) beside `echo`: both plugins' types are named apart,
+/// and the generated TypeScript (`tsc --strict`), Go (`go vet`, `go build`, `go test`) and
+/// Python (import, pydantic validation of the enum) clients compile and check the enum.
+#[test]
+fn enum_params_and_colliding_type_names_compile_in_every_language() {
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo")).add("priority", &fixture_plugin("priority"));
+
+    let ts = generate(dir.path(), "ts");
+    let api_ts = std::fs::read_to_string(ts.path().join("api.ts")).unwrap();
+    assert!(api_ts.contains(r#"export type Priority = "low" | "high";"#), "{api_ts}");
+    assert!(api_ts.contains("interface EchoEchoParams") && api_ts.contains("interface PriorityEchoParams"), "{api_ts}");
+    let src = ts.path().join("src");
+    std::fs::create_dir(&src).unwrap();
+    std::fs::rename(ts.path().join("api.ts"), src.join("api.ts")).unwrap();
+    std::fs::write(src.join("usage.ts"), PRIORITY_TS).unwrap();
+    // The TypeScript compiler of tests/node (`npm ci` there installs it).
+    let tsc = root().join("tests/node/node_modules/.bin/tsc");
+    assert!(tsc.exists(), "{} is missing: run `npm ci` in tests/node", tsc.display());
+    let tsconfig = json!({
+        "compilerOptions": {
+            "target": "es2022", "module": "es2022", "moduleResolution": "bundler", "strict": true,
+            "noEmit": true, "noUnusedLocals": true, "skipLibCheck": true, "types": []
+        },
+        "include": ["src"]
+    });
+    std::fs::write(ts.path().join("tsconfig.json"), tsconfig.to_string()).unwrap();
+    run(Command::new(&tsc).args(["-p", "tsconfig.json"]).current_dir(ts.path()), "tsc --strict");
+
+    let go_out = generate(dir.path(), "go");
+    let api_go = std::fs::read_to_string(go_out.path().join("api.go")).unwrap();
+    assert!(api_go.contains("type Priority string") && api_go.contains(r#"PriorityHigh Priority = "high""#), "{api_go}");
+    std::fs::write(go_out.path().join("client_test.go"), PRIORITY_GO_TEST).unwrap();
+    run(go().arg("mod").arg("tidy").current_dir(go_out.path()), "go mod tidy");
+    run(go().args(["vet", "./..."]).current_dir(go_out.path()), "go vet");
+    run(go().args(["build", "./..."]).current_dir(go_out.path()), "go build");
+    run(go().args(["test", "-count=1", "./..."]).current_dir(go_out.path()), "go test");
+
+    let py = generate(dir.path(), "python");
+    let api_py = std::fs::read_to_string(py.path().join("api.py")).unwrap();
+    assert!(api_py.contains(r#"Priority = Literal["low", "high"]"#), "{api_py}");
+    std::fs::write(py.path().join("check_client.py"), PRIORITY_PY_TEST).unwrap();
+    let stdout = run(
+        Command::new(python_venv()).args(["-W", "error", "check_client.py"]).current_dir(py.path()),
         "python check_client.py",
     );
     assert!(stdout.contains("python client ok"), "{stdout}");
