@@ -24,6 +24,17 @@ pub fn terminal_agent_bin() -> PathBuf {
         .unwrap_or_else(|| root().join("target/release/terminal-agent"))
 }
 
+/// The Centrifugo binary (`make centrifugo` installs it into `.tools/bin`; `CENTRIFUGO_BIN`
+/// overrides it, as in the Node tests). Panics when it is missing: a test that needs the real
+/// server must not pass without it.
+pub fn centrifugo_bin() -> PathBuf {
+    let bin = std::env::var_os("CENTRIFUGO_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".tools/bin/centrifugo"));
+    assert!(bin.is_file(), "no Centrifugo binary at {}: run `make centrifugo` or set CENTRIFUGO_BIN", bin.display());
+    bin
+}
+
 /// A built example plugin, `plugins/<name>.wasm`.
 pub fn example_plugin(name: &str) -> PathBuf {
     root().join("plugins").join(format!("{name}.wasm"))

@@ -16,16 +16,80 @@ const SEED_NAMESPACES: &[(&str, &str)] = &[("terminal", "60s"), ("user", "300s")
 /// error (code 408) reaches the client rather than Centrifugo's generic timeout.
 const PROXY_SLACK: Duration = Duration::from_secs(1);
 
-/// A Centrifugo v6 config matching `config`. `subscribe_namespaces` are the namespaces
-/// whose subscriptions a loaded plugin authorises; `deadline` is the longest plugin deadline.
-pub fn centrifugo_config(config: &Config, subscribe_namespaces: &BTreeSet<String>, deadline: Duration) -> Value {
-    let base = config
-        .centrifugo
-        .proxy_base_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{}", config.listen))
-        .trim_end_matches('/')
-        .to_string();
+/// Where Centrifugo's rpc and subscribe proxies reach the host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProxyTarget {
+    /// The HTTP front end: proxies at `<base>/centrifugo/rpc` and `<base>/centrifugo/subscribe`.
+    Http(String),
+    /// The gRPC front end, `grpc://HOST:PORT`.
+    Grpc(String),
+}
+
+/// Parses an advertised address (`--advertise`, `centrifugo.proxy_base_url`): `http://` or
+/// `https://` with a host and optional port and path prefix, or `grpc://HOST:PORT`.
+pub fn parse_advertise(url: &str) -> anyhow::Result<ProxyTarget> {
+    let url = url.trim_end_matches('/');
+    let uri: axum::http::Uri = url.parse().map_err(|_| anyhow::anyhow!("advertised address {url:?} is not a URL"))?;
+    let Some(host) = uri.host().filter(|h| !h.is_empty()) else {
+        anyhow::bail!("advertised address {url:?} has no host (e.g. http://plughost.internal:8080)");
+    };
+    // Centrifugo would dial the unspecified address literally; the caller means a real one.
+    if host.trim_start_matches('[').trim_end_matches(']').parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified()) {
+        anyhow::bail!("advertised address {url:?} is unspecified: give the address Centrifugo dials");
+    }
+    if uri.query().is_some() || uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        anyhow::bail!("advertised address {url:?} may not carry a query or credentials");
+    }
+    match uri.scheme_str() {
+        Some("http" | "https") => Ok(ProxyTarget::Http(url.to_string())),
+        Some("grpc") if uri.port_u16().is_some() && uri.path() == "/" => Ok(ProxyTarget::Grpc(url.to_string())),
+        Some("grpc") => anyhow::bail!("advertised address {url:?} needs a port and no path (grpc://HOST:PORT)"),
+        _ => anyhow::bail!("advertised address {url:?} must start with http://, https:// or grpc://"),
+    }
+}
+
+/// Where Centrifugo reaches the host described by `config`: the advertised address
+/// (`centrifugo.proxy_base_url`) when there is one, else the listen address (`grpc_listen`
+/// with `grpc`). A `grpc://` advertised address selects the gRPC front end by itself; with
+/// `grpc` and an `http(s)://` one, the gRPC proxy points at `grpc_listen` as before.
+pub fn proxy_target(config: &Config, grpc: bool) -> anyhow::Result<ProxyTarget> {
+    let advertised = config.centrifugo.proxy_base_url.as_deref().map(parse_advertise).transpose()?;
+    match advertised {
+        Some(ProxyTarget::Http(base)) if !grpc => Ok(ProxyTarget::Http(base)),
+        Some(target @ ProxyTarget::Grpc(_)) => Ok(target),
+        _ if grpc => {
+            let Some(addr) = config.grpc_listen else {
+                anyhow::bail!("a gRPC proxy config needs grpc_listen (--grpc-listen or PLUGHOST_GRPC_LISTEN) or --advertise grpc://HOST:PORT");
+            };
+            Ok(ProxyTarget::Grpc(format!("grpc://{}", dialable(addr))))
+        }
+        _ => Ok(ProxyTarget::Http(format!("http://{}", dialable(config.listen)))),
+    }
+}
+
+/// `addr` as Centrifugo can dial it: it cannot dial 0.0.0.0, and an unspecified listen
+/// address means "this machine".
+fn dialable(addr: std::net::SocketAddr) -> String {
+    match addr.ip() {
+        ip if ip.is_unspecified() => format!("127.0.0.1:{}", addr.port()),
+        _ => addr.to_string(),
+    }
+}
+
+/// A Centrifugo v6 config matching `config`, its proxies pointing at `target`.
+/// `subscribe_namespaces` are the namespaces whose subscriptions a loaded plugin authorises;
+/// `deadline` is the longest plugin deadline.
+pub fn centrifugo_config(
+    config: &Config,
+    subscribe_namespaces: &BTreeSet<String>,
+    deadline: Duration,
+    target: &ProxyTarget,
+) -> Value {
+    let base = match target {
+        ProxyTarget::Http(base) => base.trim_end_matches('/'),
+        // Built for HTTP first, then switched over below.
+        ProxyTarget::Grpc(_) => "",
+    };
     let timeout = format!("{}ms", (deadline + PROXY_SLACK).as_millis());
     let headers = match config.proxy_secret.as_deref().filter(|s| !s.is_empty()) {
         Some(secret) => json!({ config.proxy_secret_header.clone(): secret }),
@@ -56,7 +120,7 @@ pub fn centrifugo_config(config: &Config, subscribe_namespaces: &BTreeSet<String
         let port = config.listen.port();
         vec![format!("http://127.0.0.1:{port}"), format!("http://localhost:{port}")]
     };
-    json!({
+    let mut generated = json!({
         "http_server": { "address": "127.0.0.1", "port": config.centrifugo.port },
         // No phoning home from a server that only talks to this host and its clients.
         "usage_stats": { "disabled": true },
@@ -97,7 +161,11 @@ pub fn centrifugo_config(config: &Config, subscribe_namespaces: &BTreeSet<String
             // it gets their subscriptions through the proxy.
             "without_namespace": default_namespace(subscribe_namespaces.contains("")),
         },
-    })
+    });
+    if let ProxyTarget::Grpc(endpoint) = target {
+        use_grpc_proxy(&mut generated, endpoint, config);
+    }
+    generated
 }
 
 /// Settings of the default namespace (channels without `#`): proxied when a plugin
@@ -126,31 +194,23 @@ fn grpc_api(config: &Config) -> Value {
 }
 
 /// Points the rpc and subscribe proxies of a config made by [`centrifugo_config`] at the
-/// host's gRPC front end (`grpc_listen`) instead of its HTTP one: endpoint
-/// `grpc://127.0.0.1:PORT`, the proxy secret as per-call credentials, gzip compression.
-pub fn use_grpc_proxy(generated: &mut Value, config: &Config) -> anyhow::Result<()> {
-    let Some(addr) = config.grpc_listen else {
-        anyhow::bail!("a gRPC proxy config needs grpc_listen (--grpc-listen or PLUGHOST_GRPC_LISTEN)");
-    };
-    // Centrifugo cannot dial 0.0.0.0: an unspecified listen address means "this machine".
-    let host = if addr.ip().is_unspecified() { "127.0.0.1".to_string() } else { addr.ip().to_string() };
-    let host = if addr.is_ipv6() && !addr.ip().is_unspecified() { format!("[{host}]") } else { host };
-    let endpoint = format!("grpc://{host}:{}", addr.port());
+/// host's gRPC front end at `endpoint` instead of its HTTP one: the proxy secret as per-call
+/// credentials, gzip compression.
+fn use_grpc_proxy(generated: &mut Value, endpoint: &str, config: &Config) {
     let mut grpc = json!({ "compression": true });
     if let Some(secret) = config.proxy_secret.as_deref().filter(|s| !s.is_empty()) {
         grpc["credentials_key"] = crate::proxy::grpc::secret_metadata_key(&config.proxy_secret_header).as_str().into();
         grpc["credentials_value"] = secret.into();
     }
     for pointer in ["/rpc/proxy", "/channel/proxy/subscribe"] {
-        let Some(Value::Object(proxy)) = generated.pointer_mut(pointer) else {
-            anyhow::bail!("generated config has no {pointer}");
-        };
-        proxy.insert("endpoint".into(), endpoint.clone().into());
-        // Static headers only apply to HTTP proxies; over gRPC the secret is a credential.
-        proxy.remove("http");
-        proxy.insert("grpc".into(), grpc.clone());
+        // Both exist: `centrifugo_config` wrote them just before.
+        if let Some(Value::Object(proxy)) = generated.pointer_mut(pointer) {
+            proxy.insert("endpoint".into(), endpoint.into());
+            // Static headers only apply to HTTP proxies; over gRPC the secret is a credential.
+            proxy.remove("http");
+            proxy.insert("grpc".into(), grpc.clone());
+        }
     }
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -193,7 +253,8 @@ mod tests {
     fn config_points_at_the_host_with_the_secret() {
         let config = Config { proxy_secret: Some("p".into()), ..Config::default() };
         let namespaces: BTreeSet<String> = ["user".to_string()].into();
-        let c = centrifugo_config(&config, &namespaces, Duration::from_secs(5));
+        let target = proxy_target(&config, false).unwrap();
+        let c = centrifugo_config(&config, &namespaces, Duration::from_secs(5), &target);
         assert_eq!(c["rpc"]["proxy"]["endpoint"], "http://127.0.0.1:8080/centrifugo/rpc");
         assert_eq!(c["rpc"]["proxy"]["timeout"], "6000ms");
         assert_eq!(c["rpc"]["proxy"]["http"]["static_headers"]["X-Plughost-Secret"], "p");
@@ -202,7 +263,7 @@ mod tests {
         assert_eq!(c["grpc_api"]["enabled"], false);
         assert_eq!(c["channel"]["without_namespace"], json!({}));
         let namespaces: BTreeSet<String> = ["".to_string()].into();
-        let c = centrifugo_config(&config, &namespaces, Duration::from_secs(5));
+        let c = centrifugo_config(&config, &namespaces, Duration::from_secs(5), &target);
         assert_eq!(c["channel"]["without_namespace"]["subscribe_proxy_enabled"], true);
     }
 
@@ -216,8 +277,9 @@ mod tests {
         config.centrifugo.api = ApiTransport::Grpc;
         config.centrifugo.api_key = "k".into();
         config.centrifugo.grpc_api_url = "http://127.0.0.1:10001".into();
-        let mut c = centrifugo_config(&config, &BTreeSet::new(), Duration::from_secs(5));
-        use_grpc_proxy(&mut c, &config).unwrap();
+        let target = proxy_target(&config, true).unwrap();
+        assert_eq!(target, ProxyTarget::Grpc("grpc://127.0.0.1:9090".into()));
+        let c = centrifugo_config(&config, &BTreeSet::new(), Duration::from_secs(5), &target);
         for proxy in [&c["rpc"]["proxy"], &c["channel"]["proxy"]["subscribe"]] {
             assert_eq!(proxy["endpoint"], "grpc://127.0.0.1:9090");
             assert_eq!(proxy["grpc"]["credentials_key"], "x-plughost-secret");
@@ -227,6 +289,33 @@ mod tests {
         }
         assert_eq!(c["grpc_api"], json!({"enabled": true, "address": "127.0.0.1", "port": 10001, "key": "k"}));
         config.grpc_listen = None;
-        assert!(use_grpc_proxy(&mut c, &config).is_err());
+        assert!(proxy_target(&config, true).is_err());
+    }
+
+    #[test]
+    fn advertised_address_wins_over_listen_for_both_front_ends() {
+        let mut config = Config { listen: "0.0.0.0:8080".parse().unwrap(), ..Config::default() };
+        assert_eq!(proxy_target(&config, false).unwrap(), ProxyTarget::Http("http://127.0.0.1:8080".into()));
+        config.centrifugo.proxy_base_url = Some("http://lb.internal:9000/plughost/".into());
+        let target = proxy_target(&config, false).unwrap();
+        let c = centrifugo_config(&config, &BTreeSet::new(), Duration::from_secs(5), &target);
+        assert_eq!(c["rpc"]["proxy"]["endpoint"], "http://lb.internal:9000/plughost/centrifugo/rpc");
+        assert_eq!(c["channel"]["proxy"]["subscribe"]["endpoint"], "http://lb.internal:9000/plughost/centrifugo/subscribe");
+        config.centrifugo.proxy_base_url = Some("grpc://lb.internal:9090".into());
+        for grpc in [false, true] {
+            let target = proxy_target(&config, grpc).unwrap();
+            let c = centrifugo_config(&config, &BTreeSet::new(), Duration::from_secs(5), &target);
+            assert_eq!(c["rpc"]["proxy"]["endpoint"], "grpc://lb.internal:9090");
+            assert_eq!(c["channel"]["proxy"]["subscribe"]["endpoint"], "grpc://lb.internal:9090");
+        }
+    }
+
+    #[test]
+    fn advertised_address_must_be_dialable() {
+        for bad in ["lb.internal:8080", "ftp://lb:21", "http://", "http://0.0.0.0:8080", "grpc://lb", "grpc://lb:9090/x", "http://u:p@lb:80", "http://lb?x=1"] {
+            assert!(parse_advertise(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_advertise("https://lb").unwrap(), ProxyTarget::Http("https://lb".into()));
+        assert_eq!(parse_advertise("grpc://[::1]:9090").unwrap(), ProxyTarget::Grpc("grpc://[::1]:9090".into()));
     }
 }

@@ -27,6 +27,10 @@ pub struct Cli {
     /// Log format (overrides the config's log_format).
     #[arg(long, global = true, value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Log more: -v info, -vv debug, -vvv trace (`RUST_LOG`, when set, wins). One-shot
+    /// commands log warnings only by default; `serve`, `dev` and `new` log at info.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -48,8 +52,13 @@ pub enum Command {
         /// Listen on a non-loopback address without a proxy secret.
         #[arg(long)]
         insecure: bool,
+        /// Address Centrifugo reaches this host at (overrides centrifugo.proxy_base_url): its
+        /// host name is admitted in `Host` headers, like the one `centrifugo-config --advertise` wrote.
+        #[arg(long, value_name = "URL")]
+        advertise: Option<String>,
     },
     /// Run one RPC without HTTP and print the Centrifugo-format reply (non-zero exit on an error reply).
+    #[command(after_help = "Exit codes:\n  0  the reply is a result (printed on stdout)\n  1  the reply is an error (printed on stdout), or an unexpected failure (stderr)\n  2  bad usage or configuration: the host could not start (reason on stderr, nothing on stdout)")]
     Call {
         /// Method name, e.g. `echo`.
         method: String,
@@ -67,6 +76,7 @@ pub enum Command {
         plugins: Option<PathBuf>,
     },
     /// Validate a plugin file and list its methods with their schemas.
+    #[command(after_help = "Exit codes:\n  0  the plugin is valid (report on stdout)\n  1  the plugin is refused (reason on stderr), or an unexpected failure\n  2  bad usage or configuration, or the file cannot be read (reason on stderr)")]
     Check {
         /// The `.wasm` file (its `.toml` manifest beside it is read too).
         file: PathBuf,
@@ -107,13 +117,19 @@ pub enum Command {
         plugins: Option<PathBuf>,
     },
     /// Print a Centrifugo v6 config (JSON) matching this host's configuration and plugins.
+    #[command(after_help = "Exit codes:\n  0  the config is printed on stdout\n  1  an unexpected failure (reason on stderr)\n  2  bad usage or configuration: an invalid --advertise, --grpc without a gRPC address, a plugins folder that cannot be loaded (reason on stderr)")]
     CentrifugoConfig {
         /// Folder of plugins (their subscribe namespaces and deadlines shape the config).
         #[arg(long)]
         plugins: Option<PathBuf>,
-        /// Address the host listens on (the proxy endpoints point there).
+        /// Address the host listens on (the proxy endpoints point there unless advertised).
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
+        /// Address Centrifugo reaches the host at, whatever it listens on (a load balancer, another
+        /// machine): `http(s)://HOST[:PORT][/PREFIX]` for the HTTP proxy, `grpc://HOST:PORT` for
+        /// the gRPC one. Overrides centrifugo.proxy_base_url.
+        #[arg(long, value_name = "URL")]
+        advertise: Option<String>,
         /// Point the rpc and subscribe proxies at the host's gRPC front end (`grpc_listen`).
         #[arg(long)]
         grpc: bool,
@@ -122,6 +138,7 @@ pub enum Command {
         grpc_listen: Option<std::net::SocketAddr>,
     },
     /// Generate a typed client (TypeScript, Go or Python) from the plugins' method schemas.
+    #[command(after_help = "Exit codes:\n  0  the client is written (its files' paths on stdout)\n  1  a plugin is refused, the files cannot be written, or an unexpected failure (reason on stderr)\n  2  bad usage or configuration: a missing plugins folder (reason on stderr)")]
     Codegen {
         /// Target language.
         #[arg(long, value_enum)]
@@ -134,6 +151,7 @@ pub enum Command {
         plugins: Option<PathBuf>,
     },
     /// Mint an HS256 connection token (or, with --channel, subscription tokens, one per line).
+    #[command(after_help = "Exit codes:\n  0  the token(s) are printed on stdout, one per line\n  1  an unexpected failure (reason on stderr)\n  2  bad usage or configuration: no token secret (reason on stderr)")]
     Token {
         /// The user id (`sub` claim).
         #[arg(long)]
@@ -148,14 +166,35 @@ pub enum Command {
 }
 
 impl Cli {
-    /// The log filter when `RUST_LOG` sets none: `plughost test` prints its cases on stdout and
-    /// keeps stderr to warnings (a publish outside the patterns, a failed host call).
-    pub fn default_log_filter(&self) -> &'static str {
-        match self.command {
-            Command::Test { .. } => "warn,cranelift=warn,wasmtime=warn",
-            _ => "info,cranelift=warn,wasmtime=warn",
-        }
+    /// The log filter when `RUST_LOG` sets none. Commands whose stdout is their result (`test`
+    /// prints its cases, `call` its reply, ...) keep stderr to warnings, so scripts need not
+    /// filter it; the long-running ones log what they do. Each `-v` raises the level one step.
+    pub fn default_log_filter(&self) -> String {
+        let base: u8 = match self.command {
+            Command::Serve { .. } | Command::Dev { .. } | Command::New { .. } => 1,
+            Command::Test { .. }
+            | Command::Call { .. }
+            | Command::Check { .. }
+            | Command::CentrifugoConfig { .. }
+            | Command::Codegen { .. }
+            | Command::Token { .. } => 0,
+        };
+        let level = match base.saturating_add(self.verbose) {
+            0 => "warn",
+            1 => "info",
+            2 => "debug",
+            _ => "trace",
+        };
+        // The compiler's own chatter only when asked for the most detail.
+        let engine = if level == "trace" { "debug" } else { "warn" };
+        format!("{level},cranelift={engine},wasmtime={engine}")
     }
+}
+
+/// Reports a bad usage or configuration on stderr; its exit code, 2, is in each command's help.
+fn bad_usage(error: &anyhow::Error) -> i32 {
+    eprintln!("plughost: {error:#}");
+    2
 }
 
 /// Loads the configuration for `cli` (file and environment; flags are applied by each command).
@@ -188,8 +227,15 @@ fn override_with_flags(
 /// Runs the parsed command; the exit code is the process's.
 pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
     match cli.command {
-        Command::Serve { plugins, listen, grpc_listen, insecure } => {
+        Command::Serve { plugins, listen, grpc_listen, insecure, advertise } => {
             override_with_flags(&mut config, plugins, listen, grpc_listen);
+            if let Some(url) = advertise {
+                // A typo here would otherwise show only as 403s to Centrifugo's requests.
+                if let Err(e) = crate::centrifugo::parse_advertise(&url) {
+                    return Ok(bad_usage(&e));
+                }
+                config.centrifugo.proxy_base_url = Some(url);
+            }
             crate::server::serve(config, insecure).await?;
             Ok(0)
         }
@@ -211,8 +257,14 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
             crate::dev::run(&crate_dir, plugins.as_deref().unwrap_or(&config.plugins_dir)).await?;
             Ok(0)
         }
-        Command::CentrifugoConfig { plugins, listen, grpc, grpc_listen } => {
+        Command::CentrifugoConfig { plugins, listen, advertise, grpc, grpc_listen } => {
             override_with_flags(&mut config, plugins, listen, grpc_listen);
+            if grpc && advertise.as_deref().is_some_and(|a| !a.starts_with("grpc://")) {
+                return Ok(bad_usage(&anyhow::anyhow!("--grpc needs a grpc://HOST:PORT address to --advertise")));
+            }
+            if advertise.is_some() {
+                config.centrifugo.proxy_base_url = advertise;
+            }
             centrifugo_config(&config, grpc).await
         }
         Command::Codegen { lang, out, plugins } => {
@@ -223,6 +275,11 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
         }
         Command::Token { user, ttl, channel } => {
             let secret = &config.centrifugo.token_secret;
+            if secret.is_empty() {
+                return Ok(bad_usage(&anyhow::anyhow!(
+                    "no token secret configured (centrifugo.token_secret or CENTRIFUGO_TOKEN_HMAC_SECRET)"
+                )));
+            }
             if channel.is_empty() {
                 println!("{}", crate::centrifugo::token(secret, &user, ttl, None)?);
             }
@@ -235,7 +292,10 @@ pub async fn run(cli: Cli, mut config: Config) -> Result<i32> {
 }
 
 async fn call(config: &Config, method: String, params: String, user: String, client: String) -> Result<i32> {
-    let host = crate::server::build(config).await?;
+    let host = match crate::server::build(config).await {
+        Ok(host) => host,
+        Err(e) => return Ok(bad_usage(&e)),
+    };
     let request_id = next_request_id();
     let conn = Conn {
         client,
@@ -262,7 +322,11 @@ async fn call(config: &Config, method: String, params: String, user: String, cli
 }
 
 async fn check(config: &Config, file: PathBuf) -> Result<i32> {
-    match crate::server::check(config, &file).await? {
+    let checked = match crate::server::check(config, &file).await {
+        Ok(checked) => checked,
+        Err(e) => return Ok(bad_usage(&e)),
+    };
+    match checked {
         Ok(plugin) => {
             let report = serde_json::json!({
                 "file": file.display().to_string(),
@@ -283,8 +347,15 @@ async fn check(config: &Config, file: PathBuf) -> Result<i32> {
 }
 
 async fn centrifugo_config(config: &Config, grpc: bool) -> Result<i32> {
+    let target = match crate::centrifugo::proxy_target(config, grpc) {
+        Ok(target) => target,
+        Err(e) => return Ok(bad_usage(&e)),
+    };
     let (namespaces, deadline) = if config.plugins_dir.is_dir() {
-        let host = crate::server::build(config).await?;
+        let host = match crate::server::build(config).await {
+            Ok(host) => host,
+            Err(e) => return Ok(bad_usage(&e)),
+        };
         let table = host.registry.table();
         let namespaces = table.plugins().values().flat_map(|p| p.info.subscribe_namespaces.clone()).collect();
         let deadline = table.plugins().values().map(|p| p.limits.deadline).max().unwrap_or(config.limits.deadline);
@@ -292,10 +363,7 @@ async fn centrifugo_config(config: &Config, grpc: bool) -> Result<i32> {
     } else {
         (Default::default(), config.limits.deadline)
     };
-    let mut generated = crate::centrifugo::centrifugo_config(config, &namespaces, deadline);
-    if grpc {
-        crate::centrifugo::use_grpc_proxy(&mut generated, config)?;
-    }
+    let generated = crate::centrifugo::centrifugo_config(config, &namespaces, deadline, &target);
     println!("{}", serde_json::to_string_pretty(&generated)?);
     Ok(0)
 }
@@ -303,7 +371,7 @@ async fn centrifugo_config(config: &Config, grpc: bool) -> Result<i32> {
 /// `plughost codegen`: loads the plugins of `config`, generates the client, writes it.
 async fn codegen(config: &Config, lang: Lang, out: &Path) -> Result<i32> {
     if !config.plugins_dir.is_dir() {
-        bail!("plugins folder {} does not exist", config.plugins_dir.display());
+        return Ok(bad_usage(&anyhow::anyhow!("plugins folder {} does not exist", config.plugins_dir.display())));
     }
     let host = crate::server::build(config).await?;
     // A refused plugin would silently be missing from the client.
@@ -327,4 +395,24 @@ async fn codegen(config: &Config, lang: Lang, out: &Path) -> Result<i32> {
     }
     tracing::info!(version = %api.version, methods = api.methods.len(), types = api.types.len(), "client generated");
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn filter(args: &[&str]) -> String {
+        Cli::try_parse_from(args).map(|cli| cli.default_log_filter()).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    #[test]
+    fn one_shot_commands_log_warnings_unless_verbose() {
+        assert_eq!(filter(&["plughost", "call", "echo"]), "warn,cranelift=warn,wasmtime=warn");
+        assert_eq!(filter(&["plughost", "token", "--user", "1"]), "warn,cranelift=warn,wasmtime=warn");
+        assert!(filter(&["plughost", "-v", "call", "echo"]).starts_with("info,"));
+        assert!(filter(&["plughost", "call", "echo", "-vv"]).starts_with("debug,"));
+        assert!(filter(&["plughost", "serve"]).starts_with("info,"));
+        assert!(filter(&["plughost", "serve", "-v"]).starts_with("debug,"));
+        assert_eq!(filter(&["plughost", "-vvvv", "check", "x.wasm"]), "trace,cranelift=debug,wasmtime=debug");
+    }
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::contract::{namespace_of, Conn, SubscribeGrant, SYSTEM_PREFIX};
 use crate::errors::{codes, RpcError};
-use crate::metrics::{metrics, UNKNOWN_METHOD};
+use crate::metrics::{metrics, SubscribeOutcome, UNKNOWN_METHOD, UNKNOWN_NAMESPACE};
 use crate::registry::Registry;
 use crate::request_id::next_request_id;
 use crate::runtime::CallFailure;
@@ -51,11 +51,15 @@ impl Dispatcher {
     /// Runs an RPC; the reply bytes are the plugin's result.
     pub async fn rpc(&self, call: RpcCall) -> Result<Vec<u8>, RpcError> {
         // `system.*` is the host's own; the table never holds such a method.
-        if call.method.starts_with(SYSTEM_PREFIX) {
-            return crate::system::rpc(&self.registry.table(), &call.request_id, &call.method, &call.params)
-                .map_err(|e| with_request_id(e, &call.request_id));
-        }
         let started = std::time::Instant::now();
+        if call.method.starts_with(SYSTEM_PREFIX) {
+            let result = crate::system::rpc(&self.registry.table(), &call.request_id, &call.method, &call.params)
+                .map_err(|e| with_request_id(e, &call.request_id));
+            // Only the built-in names become labels; an invented `system.x` is `(unknown)`.
+            let label = crate::system::NAMES.iter().find(|n| **n == call.method).copied().unwrap_or(UNKNOWN_METHOD);
+            metrics().rpc(label, started.elapsed(), result.as_ref().err().map(|e| e.code));
+            return result;
+        }
         let table = self.registry.table();
         let Some(plugin) = table.method(&call.method) else {
             metrics().rpc(UNKNOWN_METHOD, started.elapsed(), Some(codes::METHOD_NOT_FOUND));
@@ -83,6 +87,7 @@ impl Dispatcher {
 
     /// Like [`Dispatcher::rejected`], for a subscribe request.
     pub fn refused_subscription(&self, error: RpcError) -> RpcError {
+        metrics().subscribe(UNKNOWN_NAMESPACE, SubscribeOutcome::Refused);
         let request_id = next_request_id();
         tracing::info!(%request_id, code = error.code, reason = %error.message, "undecodable subscribe request refused");
         with_request_id(error, &request_id)
@@ -91,17 +96,21 @@ impl Dispatcher {
     /// Asks the plugin owning the channel's namespace whether the subscription is allowed.
     pub async fn subscribe(&self, call: SubscribeCall) -> Result<SubscribeGrant, RpcError> {
         let runtime = self.registry.runtime();
+        let namespace = namespace_of(&call.channel);
+        let table = self.registry.table();
+        // A namespace no plugin declared is the client's invention: one label for all of them.
+        let label = if table.namespace(namespace).is_some() { namespace } else { UNKNOWN_NAMESPACE };
         // Host-published channels (a terminal session's output) are the host's to guard,
         // whatever the plugin owning the namespace would answer.
         if let Some(refusal) = runtime.subscription_refusal(&call.conn.user, &call.channel) {
             tracing::info!(request_id = %call.request_id, channel = %refusal.channel, user = %call.conn.user, reason = refusal.reason, "subscription refused by the host");
+            metrics().subscribe(label, SubscribeOutcome::Refused);
             let error = RpcError::new(codes::INVALID_PARAMS, format!("permission denied: {}", refusal.reason));
             return Err(with_request_id(error, &call.request_id));
         }
-        let namespace = namespace_of(&call.channel);
-        let table = self.registry.table();
         let Some(plugin) = table.namespace(namespace) else {
             tracing::info!(request_id = %call.request_id, channel = %call.channel, "subscription refused: no handler for its namespace");
+            metrics().subscribe(label, SubscribeOutcome::Refused);
             return Err(with_request_id(RpcError::new(codes::INVALID_PARAMS, "Permission denied"), &call.request_id));
         };
         let result =
@@ -109,6 +118,12 @@ impl Dispatcher {
         if result.as_ref().is_err_and(CallFailure::is_fault) {
             self.registry.judge(plugin);
         }
+        let outcome = match &result {
+            Ok(_) => SubscribeOutcome::Allowed,
+            Err(CallFailure::Plugin(_)) => SubscribeOutcome::Refused,
+            Err(_) => SubscribeOutcome::Failed,
+        };
+        metrics().subscribe(label, outcome);
         result.map_err(|failure| report(&call.request_id, &plugin.name, &call.channel, &call.conn.user, failure))
     }
 }

@@ -1,8 +1,10 @@
-//! Prometheus metrics, served at `GET /metrics`: calls, errors by code, latency per method,
-//! queue wait and instances per plugin, reloads, rollbacks, publishes.
+//! Prometheus metrics, served at `GET /metrics`: calls (the host's `system.*` ones too),
+//! errors by code, latency per method, subscribe-proxy decisions by namespace, queue wait and
+//! instances per plugin, reloads, rollbacks, publishes.
 //!
-//! Label values come from loaded plugins only (method names a client invents are counted
-//! as `(unknown)`), so a client cannot grow the series without bound.
+//! Label values come from loaded plugins and the host's fixed names only (method names and
+//! namespaces a client invents are counted as `(unknown)`), so a client cannot grow the
+//! series without bound.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, OnceLock};
@@ -17,6 +19,44 @@ use prometheus_client::registry::Registry;
 
 /// Method label used for calls to methods no plugin serves, and for undecodable requests.
 pub const UNKNOWN_METHOD: &str = "(unknown)";
+
+/// Namespace label of subscriptions to a namespace no plugin declared, and of undecodable
+/// subscribe requests.
+pub const UNKNOWN_NAMESPACE: &str = "(unknown)";
+
+/// Namespace label of the default namespace `""` (channels without `#`), which Prometheus
+/// could not tell from a missing label.
+pub const DEFAULT_NAMESPACE: &str = "(default)";
+
+/// What became of a subscribe-proxy request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SubscribeOutcome {
+    /// The plugin granted it.
+    Allowed,
+    /// The plugin or the host said no, or the request could not be decoded.
+    Refused,
+    /// The plugin failed to decide (trap, deadline, busy, ...).
+    Failed,
+}
+
+impl SubscribeOutcome {
+    fn label(self) -> &'static str {
+        match self {
+            Self::Allowed => "allowed",
+            Self::Refused => "refused",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// Labels of the subscribe-proxy counter.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SubscribeLabels {
+    /// A namespace a loaded plugin declared, `(default)` or `(unknown)`.
+    pub namespace: String,
+    /// `allowed`, `refused` or `failed`.
+    pub outcome: String,
+}
 
 /// Labels of per-method series.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -97,6 +137,8 @@ pub struct Metrics {
     pub errors: Family<ErrorLabels, Counter>,
     /// RPC latency by method, seconds.
     pub latency: Family<MethodLabels, Histogram, fn() -> Histogram>,
+    /// Subscribe-proxy requests by namespace and outcome.
+    pub subscribes: Family<SubscribeLabels, Counter>,
     /// Time calls waited for a free instance, seconds.
     pub queue_wait: Family<PluginLabels, Histogram, fn() -> Histogram>,
     /// Instances running now, per plugin (filled in at scrape time).
@@ -125,6 +167,7 @@ impl Metrics {
             calls: Family::default(),
             errors: Family::default(),
             latency: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
+            subscribes: Family::default(),
             queue_wait: Family::new_with_constructor(latency_histogram as fn() -> Histogram),
             instances: Family::default(),
             reloads: Family::default(),
@@ -137,6 +180,11 @@ impl Metrics {
         registry.register("rpc_calls", "RPC calls by method", metrics.calls.clone());
         registry.register("rpc_errors", "RPC error replies by method and code", metrics.errors.clone());
         registry.register("rpc_duration_seconds", "RPC latency by method", metrics.latency.clone());
+        registry.register(
+            "subscribe_calls",
+            "Subscribe-proxy requests by namespace and outcome",
+            metrics.subscribes.clone(),
+        );
         registry.register("queue_wait_seconds", "Time calls waited for a free plugin instance", metrics.queue_wait.clone());
         registry.register("instances_in_use", "Plugin instances running now", metrics.instances.clone());
         registry.register("reloads", "Plugin files loaded or refused", metrics.reloads.clone());
@@ -155,15 +203,24 @@ impl Metrics {
         Self { registry, ..metrics }
     }
 
-    /// Records one finished RPC (`method` must be a served method or [`UNKNOWN_METHOD`]).
+    /// Records one finished RPC (`method` must be a served method, a built-in `system.*`
+    /// one, or [`UNKNOWN_METHOD`]).
     pub fn rpc(&self, method: &str, elapsed: Duration, error_code: Option<u32>) {
         let labels = MethodLabels { method: method.to_string() };
         self.calls.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(elapsed.as_secs_f64());
         if let Some(code) = error_code {
-            // Only the host's own codes (decoding, unknown method) reach here.
+            // Only the host's own codes (decoding, unknown method, system replies) reach here.
             self.errors.get_or_create(&ErrorLabels { method: labels.method, code: code.to_string() }).inc();
         }
+    }
+
+    /// Records one subscribe-proxy request to `namespace` (one a loaded plugin declared, or
+    /// [`UNKNOWN_NAMESPACE`]; `""` is counted as [`DEFAULT_NAMESPACE`]).
+    pub fn subscribe(&self, namespace: &str, outcome: SubscribeOutcome) {
+        let namespace = if namespace.is_empty() { DEFAULT_NAMESPACE } else { namespace };
+        let labels = SubscribeLabels { namespace: namespace.to_string(), outcome: outcome.label().to_string() };
+        self.subscribes.get_or_create(&labels).inc();
     }
 
     /// Records a load attempt of `plugin`.

@@ -13,6 +13,8 @@ use crate::registry::MethodTable;
 pub const CHECK_VERSION: &str = "system.check_version";
 /// Lists the loaded methods.
 pub const METHODS: &str = "system.methods";
+/// Every built-in method: the only `system.*` names that become metric labels.
+pub const NAMES: &[&str] = &[CHECK_VERSION, METHODS];
 
 #[derive(Deserialize)]
 struct CheckVersionParams {
@@ -152,6 +154,12 @@ pub fn methods() -> Vec<MethodInfo> {
 mod tests {
     use super::*;
     use crate::contract::reserved;
+
+    #[test]
+    fn names_list_every_built_in_method() {
+        let described: Vec<String> = methods().into_iter().map(|m| m.name).collect();
+        assert_eq!(described, NAMES);
+    }
 
     #[test]
     fn built_in_methods_are_all_reserved_names() {

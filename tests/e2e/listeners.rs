@@ -177,6 +177,23 @@ async fn dns_rebinding_names_are_refused_on_every_route() {
     assert!(host.log_text().contains("Host header not allowed"), "{}", host.log_text());
 }
 
+/// Behind a load balancer, Centrifugo sends the advertised name in `Host`: `serve --advertise`
+/// admits it (as `centrifugo.proxy_base_url` does), and still refuses other names.
+#[tokio::test]
+async fn serve_admits_the_host_it_advertises() {
+    let dir = echo_dir();
+    let host = Host::start_with_args(dir.path(), &[], &["--advertise", "http://plughost-lb.internal:8080"])
+        .await
+        .expect("host starts");
+    let request = |host_header: &str| {
+        format!("POST /centrifugo/rpc HTTP/1.1\r\nHost: {host_header}\r\nContent-Type: application/json\r\n")
+    };
+    let (status, reply) = exchange(&host.addr, &request("plughost-lb.internal:8080"), ECHO).await;
+    assert_eq!(status, 200, "the advertised name was refused: {reply}");
+    let (status, reply) = exchange(&host.addr, &request("other-lb.internal:8080"), ECHO).await;
+    assert_eq!(status, 403, "a name not advertised was served: {reply}");
+}
+
 /// With a terminal agent configured, a caller of the proxy runs shell commands as any user
 /// it names. Without a proxy secret every local process is such a caller, so `serve`
 /// refuses that combination unless told `--insecure`, and warns whenever it runs without

@@ -335,3 +335,53 @@ async fn metrics_count_a_known_sequence_exactly() {
     assert_eq!(value(r#"plughost_instances_in_use{plugin="whoami"}"#), 0.0);
     assert!(!text.contains("no.such"), "client-invented names must not become series");
 }
+
+/// Subscribe-proxy decisions are counted by namespace and outcome, and the host's own
+/// `system.*` calls by method, with client-invented namespaces and `system.` names folded
+/// into `(unknown)`.
+#[tokio::test]
+async fn metrics_count_subscribe_and_system_calls_exactly() {
+    let dir = PluginDir::new();
+    dir.add("echo", &example_plugin("echo")).add("notifications", &example_plugin("notifications"));
+    let manifest = std::fs::read_to_string(plughost_e2e::root().join("plugins/notifications.toml")).unwrap();
+    dir.manifest("notifications", &manifest);
+    let host = Host::start(dir.path(), &[]).await.expect("host starts");
+    let subscribe = async |body: String| -> Value {
+        host.post("/centrifugo/subscribe").body(body).send().await.unwrap().json().await.unwrap()
+    };
+    let ask = |channel: &str, user: &str| {
+        json!({"client": "c-1", "transport": "websocket", "protocol": "json", "encoding": "json", "user": user, "channel": channel})
+            .to_string()
+    };
+    for _ in 0..2 {
+        let reply = subscribe(ask("user#42", "42")).await;
+        assert!(reply.get("error").is_none(), "{reply}");
+    }
+    assert_eq!(code(&subscribe(ask("user#42", "7")).await), 103);
+    assert_eq!(code(&subscribe(ask("invented#1", "7")).await), 103);
+    assert_ne!(code(&subscribe("{not json".into()).await), 0);
+    for _ in 0..2 {
+        let reply = host.rpc("system.methods", json!({}), "u").await.unwrap();
+        assert!(reply["result"]["data"]["methods"].is_array(), "{reply}");
+    }
+    assert_eq!(code(&host.rpc("system.check_version", json!({}), "u").await.unwrap()), 103);
+    assert_eq!(code(&host.rpc("system.invented", json!({}), "u").await.unwrap()), 102);
+
+    let text = client().get(host.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    let value = |series: &str| -> f64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or_else(|| panic!("no series {series} in:\n{text}"))
+    };
+    assert_eq!(value(r#"plughost_subscribe_calls_total{namespace="user",outcome="allowed"}"#), 2.0);
+    assert_eq!(value(r#"plughost_subscribe_calls_total{namespace="user",outcome="refused"}"#), 1.0);
+    assert_eq!(value(r#"plughost_subscribe_calls_total{namespace="(unknown)",outcome="refused"}"#), 2.0);
+    assert_eq!(value(r#"plughost_rpc_calls_total{method="system.methods"}"#), 2.0);
+    assert_eq!(value(r#"plughost_rpc_duration_seconds_count{method="system.methods"}"#), 2.0);
+    assert_eq!(value(r#"plughost_rpc_calls_total{method="system.check_version"}"#), 1.0);
+    assert_eq!(value(r#"plughost_rpc_errors_total{method="system.check_version",code="103"}"#), 1.0);
+    assert_eq!(value(r#"plughost_rpc_calls_total{method="(unknown)"}"#), 1.0);
+    assert_eq!(value(r#"plughost_rpc_errors_total{method="(unknown)",code="102"}"#), 1.0);
+    assert!(!text.contains(r#"outcome="failed""#), "no subscription failed:\n{text}");
+    assert!(!text.contains("invented"), "client-invented names must not become series:\n{text}");
+}
