@@ -139,3 +139,68 @@ system-deps:
 	@# perf only serves bench/profile.sh, which bench-smoke skips (saying so) where perf cannot sample.
 	@command -v perf >/dev/null || { { $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq linux-perf; } >/dev/null 2>&1 \
 		|| echo "note: linux-perf could not be installed; bench/profile.sh will be skipped"; }
+
+# ---------------------------------------------------------------------------
+# Python plugins (issue 18; not yet part of `plugins`, `test` or `run`)
+#
+#   make py-plugins     installs componentize-py into the ignored venv .tools/py-venv and builds
+#                       plugins-py/<name>/app.py into plugins-py/<name>.wasm (ignored), importing
+#                       only what plugins-py/<name>.toml grants (plugin-sdk-py/build.py)
+# ---------------------------------------------------------------------------
+
+.PHONY: py-plugins
+
+PY_VENV := .tools/py-venv
+COMPONENTIZE_PY_VERSION := 0.25.1
+COMPONENTIZE_PY_STAMP := $(PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION)
+PY_PLUGINS := $(patsubst plugins-py/%/app.py,%,$(wildcard plugins-py/*/app.py))
+PY_PLUGIN_DEPS := $(wildcard plugin-sdk-py/plughost_sdk/*.py) plugin-sdk-py/build.py \
+	$(wildcard wit/*.wit wit/deps/*/*.wit plugins-py/*.toml)
+
+$(COMPONENTIZE_PY_STAMP):
+	python3 -m venv $(PY_VENV)
+	$(PY_VENV)/bin/pip install --quiet componentize-py==$(COMPONENTIZE_PY_VERSION)
+	touch $@
+
+# A stamp per plugin (build.py leaves an unchanged .wasm untouched, so it cannot be the target).
+$(PY_VENV)/built/%.stamp: plugins-py/%/app.py $(PY_PLUGIN_DEPS) $(COMPONENTIZE_PY_STAMP)
+	COMPONENTIZE_PY=$(PY_VENV)/bin/componentize-py python3 plugin-sdk-py/build.py plugins-py/$* -o plugins-py/$*.wasm
+	@mkdir -p $(@D) && touch $@
+
+py-plugins: $(patsubst %,$(PY_VENV)/built/%.stamp,$(PY_PLUGINS))
+
+# ---------------------------------------------------------------------------
+# JavaScript/TypeScript plugins (issue 18; not yet part of `plugins`, `test` or `run`)
+#
+#   make js-plugins     installs componentize-js, jco, rolldown and zod (pinned by
+#                       plugin-sdk-js/package-lock.json) into the ignored plugin-sdk-js/node_modules
+#                       and builds plugins-js/<name>/index.{js,ts} into plugins-js/<name>.wasm
+#                       (ignored), importing only what plugins-js/<name>.toml grants
+#                       (plugin-sdk-js/bin/plughost-js-build.js)
+# ---------------------------------------------------------------------------
+
+.PHONY: js-plugins
+
+JS_SDK := plugin-sdk-js
+# starlingmonkey (componentize-js) or quickjs (componentize-qjs: smaller and faster, sync only, no http)
+JS_ENGINE ?= starlingmonkey
+JS_TOOLCHAIN := $(JS_SDK)/node_modules/.package-lock.json
+JS_PLUGINS := $(sort $(patsubst plugins-js/%/index.js,%,$(wildcard plugins-js/*/index.js)) \
+	$(patsubst plugins-js/%/index.ts,%,$(wildcard plugins-js/*/index.ts)))
+JS_PLUGIN_DEPS := $(wildcard $(JS_SDK)/src/*.js) $(JS_SDK)/bin/plughost-js-build.js \
+	$(wildcard wit/*.wit wit/deps/*/*.wit)
+
+$(JS_TOOLCHAIN): $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
+	cd $(JS_SDK) && npm ci --no-audit --no-fund
+	@touch $@
+
+# A stamp per plugin (the build leaves an unchanged .wasm untouched, so a watching host does
+# not reload it, and it cannot be the target).
+JS_BUILT := $(JS_SDK)/node_modules/.plughost-built
+$(foreach p,$(JS_PLUGINS),$(eval $(JS_BUILT)/$(p).stamp: $(wildcard plugins-js/$(p)/*.js plugins-js/$(p)/*.ts plugins-js/$(p).toml)))
+
+$(JS_BUILT)/%.stamp: $(JS_TOOLCHAIN) $(JS_PLUGIN_DEPS)
+	node $(JS_SDK)/bin/plughost-js-build.js $(firstword $(wildcard plugins-js/$*/index.ts plugins-js/$*/index.js)) -o plugins-js/$*.wasm --engine $(JS_ENGINE)
+	@mkdir -p $(@D) && touch $@
+
+js-plugins: $(patsubst %,$(JS_BUILT)/%.stamp,$(JS_PLUGINS))

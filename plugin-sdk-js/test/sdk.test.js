@@ -1,0 +1,294 @@
+import { test, beforeEach } from "node:test";
+import assert from "node:assert/strict";
+
+import {
+  rpc, subscribe, reset, describe, handler, z, RpcError, codes,
+  PublishError, TerminalError, KvError, HttpError, publish, broadcast, broadcastEach, history,
+  log, config, terminal, kv,
+} from "../src/index.js";
+import { TestHost, user, anonymous } from "../src/testing.js";
+import { classify } from "../src/http.js";
+
+const Echo = z.object({ session_id: z.string(), data: z.string() });
+const Outer = z.object({
+  inner: z.strictObject({ count: z.number().int().min(0).max(255) }),
+  items: z.array(z.number()),
+  mode: z.enum(["fast", "slow"]).optional(),
+});
+
+let host;
+beforeEach(() => {
+  reset();
+  host = new TestHost();
+  rpc("t.echo", Echo, (_conn, p) => ({ ...p, echoed: true }));
+  rpc("t.outer", Outer, () => ({ ok: true }));
+});
+
+function err(method, params) {
+  try {
+    host.call(method, user("42"), params);
+  } catch (e) {
+    assert.ok(e instanceof RpcError, String(e));
+    return e;
+  }
+  assert.fail("the call succeeded");
+}
+
+test("valid params reach the handler and the result is JSON", () => {
+  assert.deepEqual(host.call("t.echo", user("42"), { session_id: "s", data: "ZA==" }), { session_id: "s", data: "ZA==", echoed: true });
+});
+
+test("wrong type names the field and hides the value", () => {
+  const e = err("t.echo", { session_id: 12345678, data: "x" });
+  assert.equal(e.code, 103);
+  assert.equal(e.temporary, false);
+  assert.equal(e.message, "invalid params: field 'session_id': invalid type, expected a string");
+  assert.ok(!e.message.includes("12345678"));
+});
+
+test("missing fields are named as serde names them", () => {
+  assert.equal(err("t.echo", { session_id: "s" }).message, "invalid params: missing field 'data'");
+  assert.equal(err("t.echo", "").message, "invalid params: missing field 'session_id'");
+  assert.equal(err("t.outer", { inner: {}, items: [] }).message, "invalid params: field 'inner': missing field 'count'");
+});
+
+test("nested paths, ranges, enums and unknown fields hide the value", () => {
+  assert.equal(err("t.outer", { inner: { count: 1 }, items: [1, "secret"] }).message,
+    "invalid params: field 'items[1]': invalid type, expected a number");
+  const big = err("t.outer", { inner: { count: 4242 }, items: [] }).message;
+  assert.equal(big, "invalid params: field 'inner.count': invalid value, expected at most 255");
+  assert.ok(!big.includes("4242"));
+  const variant = err("t.outer", { inner: { count: 1 }, items: [], mode: "secret, expected x" }).message;
+  assert.equal(variant, "invalid params: field 'mode': unknown variant, expected one of `fast`, `slow`");
+  assert.equal(err("t.outer", { inner: { count: 1, extra: 1 }, items: [] }).message,
+    "invalid params: field 'inner.extra': unknown field 'extra'");
+});
+
+test("lengths are counted in the schema's units", () => {
+  rpc("t.len", z.object({ id: z.string().min(1), tags: z.array(z.string()).max(2) }), () => 1);
+  assert.equal(err("t.len", { id: "", tags: [] }).message, "invalid params: field 'id': invalid value, expected at least 1 character");
+  assert.equal(err("t.len", { id: "x", tags: ["a", "b", "c"] }).message, "invalid params: field 'tags': invalid value, expected at most 2 items");
+});
+
+test("custom refinement messages are dropped", () => {
+  rpc("t.secret", z.object({ pw: z.string().refine((v) => v !== "hunter2", { message: "must not be hunter2" }) }), () => 1);
+  assert.equal(err("t.secret", { pw: "hunter2" }).message, "invalid params: field 'pw': invalid value");
+});
+
+test("not JSON, not an object", () => {
+  assert.equal(err("t.echo", '{"session_id": "secret').message, "invalid params: not valid JSON");
+  assert.equal(err("t.echo", "secret").message, "invalid params: not valid JSON");
+  assert.equal(err("t.echo", '"secret"').message, "invalid params: invalid type, expected an object");
+});
+
+test("unknown method is 102 in the seed's words", () => {
+  const e = err("t.nope", {});
+  assert.equal(e.code, codes.METHOD_NOT_FOUND);
+  assert.equal(e.message, "Method 't.nope' not found");
+});
+
+test("an unencodable result is 500", () => {
+  rpc("t.big", () => ({ n: 1n }));
+  const e = err("t.big", {});
+  assert.equal(e.code, 500);
+  assert.match(e.message, /^could not encode result: /);
+});
+
+test("a handler's RpcError reaches the client as it is; anything else is 500, logged, not shown", () => {
+  rpc("t.fail", () => {
+    throw new RpcError(1404, "no such room", true);
+  });
+  const e = err("t.fail", {});
+  assert.deepEqual([e.code, e.message, e.temporary], [1404, "no such room", true]);
+  rpc("t.bug", () => {
+    throw new TypeError("boom");
+  });
+  const bug = err("t.bug", {});
+  assert.deepEqual([bug.code, bug.message, bug.temporary], [500, "Internal server error", false]);
+  assert.ok(host.logs.some((l) => l.level === "error" && l.message.includes("boom")));
+});
+
+test("async handlers are awaited", async () => {
+  rpc("t.async", async (_c, p) => ({ got: p.x }));
+  assert.deepEqual(await host.call("t.async", user("1"), { x: 1 }), { got: 1 });
+});
+
+test("the component export speaks componentize-js: value, or a thrown payload", () => {
+  const ok = handler.call(user("1"), "t.echo", new TextEncoder().encode('{"session_id":"s","data":"d"}'));
+  assert.equal(new TextDecoder().decode(ok), '{"session_id":"s","data":"d","echoed":true}');
+  assert.throws(() => handler.call(user("1"), "t.nope", new Uint8Array()), (e) => e.payload.code === 102 && e.payload.temporary === false);
+});
+
+test("describe publishes JSON Schemas with titles and docs", () => {
+  rpc("t.documented", { params: Echo, result: z.object({ ok: z.boolean() }), doc: "Does things." }, () => ({ ok: true }));
+  subscribe("room", () => undefined);
+  const info = describe();
+  const m = info.methods.find((m) => m.name === "t.documented");
+  assert.equal(m.doc, "Does things.");
+  const params = JSON.parse(m.paramsSchema);
+  assert.equal(params.type, "object");
+  assert.deepEqual(params.required, ["session_id", "data"]);
+  assert.equal(params.title, "TDocumentedParams");
+  assert.equal(JSON.parse(m.resultSchema).title, "TDocumentedResult");
+  assert.deepEqual(info.subscribeNamespaces, ["room"]);
+});
+
+test("duplicate registrations fail", () => {
+  assert.throws(() => rpc("t.echo", () => 1), /same method/);
+  subscribe("x", () => undefined);
+  assert.throws(() => subscribe("x", () => undefined), /same namespace/);
+});
+
+test("subscriptions: by namespace, refused without a handler", () => {
+  subscribe("user", (conn, channel) => {
+    if (channel !== `user#${conn.user}`) throw new RpcError(103, "permission denied");
+    return { info: { name: "n" }, expireAt: 10 };
+  });
+  const g = host.subscribe("user#42", user("42"));
+  assert.deepEqual(g, { info: '{"name":"n"}', data: undefined, expireAt: 10n });
+  assert.throws(() => host.subscribe("user#7", user("42")), (e) => e.code === 103);
+  assert.throws(() => host.subscribe("news", user("42")),
+    (e) => e.code === 103 && e.message === "permission denied: no subscribe handler for this channel's namespace");
+});
+
+test("publish errors map to the Rust SDK's codes", () => {
+  const cases = [
+    [new PublishError("unauthorized"), 1001, false, "unauthorized"],
+    [new PublishError("unknown-channel"), 1002, false, "unknown channel"],
+    [new PublishError("denied", "channel x"), 1003, false, "permission denied: channel x"],
+    [new PublishError("bad-request", "x"), 1007, false, "bad request: x"],
+    [new PublishError("unavailable", "down"), 1008, true, "unavailable: down"],
+    [new PublishError("timeout"), 1008, true, "timeout"],
+  ];
+  for (const [e, code, temporary, message] of cases) {
+    assert.deepEqual([e.toRpcError().code, e.toRpcError().temporary, e.toRpcError().message], [code, temporary, message]);
+  }
+});
+
+test("terminal, kv and http errors map to the Rust SDK's codes", () => {
+  const t = [["not-found", 1004, false], ["denied", 1003, false], ["unavailable", 1008, true], ["timeout", 1008, true], ["limit-reached", 1009, true], ["invalid", 1007, false]];
+  for (const [kind, code, temporary] of t) {
+    const r = new TerminalError(kind, "x").toRpcError();
+    assert.deepEqual([r.code, r.temporary], [code, temporary], kind);
+  }
+  const other = (text) => KvError.fromWit({ tag: "other", val: text }).toRpcError();
+  assert.deepEqual([KvError.fromWit({ tag: "access-denied" }).toRpcError().code], [1003]);
+  assert.equal(KvError.fromWit({ tag: "no-such-store" }).toRpcError().code, 1004);
+  assert.deepEqual([other("limit: quota").code, other("limit: quota").temporary], [1009, false]);
+  assert.deepEqual([other("unavailable: down").code, other("unavailable: down").temporary], [1008, true]);
+  assert.equal(other("invalid: not a counter").code, 1007);
+  assert.deepEqual([other("something else").code, other("something else").temporary], [1008, true]);
+  assert.equal(KvError.fromWit({ tag: "other", val: "limit: a: b" }).detail, "a: b");
+  assert.equal(new KvError("json", "x").toRpcError().code, 500);
+  const h = [["denied", 1003, false], ["timeout", 1008, true], ["unavailable", 1008, true], ["too-large", 1009, false], ["other", 1007, false]];
+  for (const [kind, code, temporary] of h) {
+    const r = new HttpError(kind, "x").toRpcError();
+    assert.deepEqual([r.code, r.temporary], [code, temporary], kind);
+  }
+  assert.equal(classify(new TypeError("HttpRequestDenied")).kind, "denied");
+  assert.ok(!classify(new TypeError("failed http://x/?token=secret")).message.includes("secret"));
+});
+
+test("a thrown host error becomes its client error", () => {
+  rpc("t.pub", () => {
+    publish("user#1", { hi: 1 });
+    return "ok";
+  });
+  assert.equal(host.call("t.pub", user("1"), {}), "ok");
+  assert.deepEqual(host.published, [{ channel: "user#1", data: { hi: 1 } }]);
+  host.failPublish("unavailable", "centrifugo is down");
+  const e = err("t.pub", {});
+  assert.deepEqual([e.code, e.temporary, e.message], [1008, true, "unavailable: centrifugo is down"]);
+});
+
+test("publish family, log and config go through the host", () => {
+  assert.deepEqual(publish("a", 1), { offset: 1, epoch: "test" });
+  broadcast(["b", "c"], { x: 1 });
+  assert.deepEqual(broadcastEach(["d"], 2), [null]);
+  assert.deepEqual(host.published.map((p) => p.channel), ["a", "b", "c", "d"]);
+  host.history.set("h", [{ a: 1 }, { a: 2 }]);
+  assert.deepEqual(history("h", 1), [{ data: '{"a":2}', offset: 1 }]);
+  assert.throws(() => publish("a", 1n), (e) => e instanceof PublishError && e.toRpcError().code === 1007);
+  log.info("hello");
+  assert.deepEqual(host.logs.at(-1), { level: "info", message: "hello" });
+  host.config("greeting", "hi");
+  assert.equal(config.get("greeting"), "hi");
+  assert.equal(config.get("absent"), undefined);
+});
+
+test("terminal sessions", () => {
+  const id = terminal.create({ owner: "42" });
+  terminal.input(id, "ls\n");
+  terminal.resize(id, 100, 40);
+  assert.equal(terminal.owner(id), "42");
+  terminal.close(id);
+  assert.throws(() => terminal.close(id), (e) => e instanceof TerminalError && e.toRpcError().code === 1004);
+});
+
+test("key-value buckets", () => {
+  const b = kv.open("main");
+  b.setJson("room:lobby", ["hi"]);
+  assert.deepEqual(b.getJson("room:lobby"), ["hi"]);
+  assert.equal(b.increment("calls", 2), 2);
+  assert.equal(b.increment("calls"), 3);
+  b.set("room:x", "1");
+  assert.deepEqual(b.keys("room:"), ["room:lobby", "room:x"]);
+  assert.deepEqual(b.getMany(["room:x", "absent"]).map((v) => v && new TextDecoder().decode(v)), ["1", undefined]);
+  assert.throws(() => b.setWithTtl("k", "v", 0), (e) => e instanceof KvError && e.toRpcError().code === 1007);
+  b.set("bad", "{");
+  assert.throws(() => b.getJson("bad"), (e) => e.toRpcError().code === 500);
+  host.allowedBuckets = ["main"];
+  assert.throws(() => kv.open("other"), (e) => e instanceof KvError && e.toRpcError().code === 1003);
+});
+
+test("anonymous conns and meta", () => {
+  rpc("t.who", (conn) => ({ anon: conn.isAnonymous, meta: conn.meta ?? null }));
+  assert.deepEqual(host.call("t.who", anonymous(), {}), { anon: true, meta: null });
+  assert.deepEqual(host.call("t.who", user("1", { meta: '{"a":1}' }), {}), { anon: false, meta: { a: 1 } });
+  assert.deepEqual(host.call("t.who", user("1", { meta: "not json" }), {}), { anon: false, meta: null });
+});
+
+test("http without the grant fails with advice instead of trapping", async () => {
+  const { setHost } = await import("../src/host.js");
+  const { http } = await import("../src/index.js");
+  setHost({ httpEnabled: false });
+  await assert.rejects(http.get("http://127.0.0.1:9/"), (e) => e instanceof HttpError && e.kind === "denied" && /"http"/.test(e.message));
+});
+
+test("an async handler that throws is 500 too", async () => {
+  rpc("t.asyncbug", async () => {
+    throw new Error("secret detail");
+  });
+  await assert.rejects(host.call("t.asyncbug", user("1"), {}), (e) => e.code === 500 && !e.message.includes("secret"));
+});
+
+test("the pure-JS UTF-8 codec (QuickJS has no TextEncoder) agrees with the native one", async () => {
+  const saved = [globalThis.TextEncoder, globalThis.TextDecoder];
+  globalThis.TextEncoder = undefined;
+  globalThis.TextDecoder = undefined;
+  let utf8;
+  try {
+    utf8 = await import("../src/utf8.js?pure");
+  } finally {
+    [globalThis.TextEncoder, globalThis.TextDecoder] = saved;
+  }
+  for (const s of ["", "abc", "héllo", "日本語", "emoji 😀 ok", "\u0000\u007f\u0080\u07ff\u0800\uffff"]) {
+    const bytes = utf8.encodeUtf8(s);
+    assert.deepEqual([...bytes], [...new TextEncoder().encode(s)], s);
+    assert.equal(utf8.decodeUtf8(bytes, true), s);
+  }
+  assert.equal(utf8.encodeUtf8("\ud800").length, 3);
+  for (const bad of [[0xff], [0xc0, 0x80], [0xe0, 0x80], [0xed, 0xa0, 0x80], [0xf4, 0x90, 0x80, 0x80], [0xe6, 0x97]]) {
+    assert.throws(() => utf8.decodeUtf8(Uint8Array.from(bad), true), TypeError, String(bad));
+    assert.equal(utf8.decodeUtf8(Uint8Array.from(bad)).includes("\ufffd"), true);
+  }
+});
+
+test("an engine without async exports gets 500 and a log line for a Promise, not a trap", async () => {
+  const { setHost } = await import("../src/host.js");
+  const logs = [];
+  setHost({ asyncExports: false, log: { log: (level, message) => logs.push({ level, message }) } });
+  rpc("t.promise", async () => 1);
+  assert.throws(() => handler.call(user("1"), "t.promise", new Uint8Array()), (e) => e.payload.code === 500);
+  assert.ok(logs.some((l) => l.message.includes("--engine quickjs")));
+});

@@ -1,0 +1,27 @@
+"""The README's plugin and its django-cfg "after" run as written."""
+
+import json
+import re
+from pathlib import Path
+
+from plughost_sdk import Conn, _plugin
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+BLOCKS = re.findall(r"```python\n(.*?)```", README, re.S)
+
+
+def run(block, method):
+    exec(compile(block, "README.md", "exec"), {"__name__": "readme_plugin"})
+    return json.loads(_plugin.run_method(Conn(), method, b'{"session_id":"s","data":"d"}'))
+
+
+def test_the_complete_plugin_is_under_20_lines(host):
+    assert len(BLOCKS[0].strip().splitlines()) < 20
+    assert run(BLOCKS[0], "pyecho.echo") == {"session_id": "s", "data": "d", "echoed": True}
+
+
+def test_the_django_cfg_after_block_matches_the_example(host):
+    after = next(b for b in BLOCKS if "from plughost_sdk" in b and "EchoReply" in b)
+    assert run(after, "pyecho.echo") == {"session_id": "s", "data": "d", "echoed": True}
+    example = (Path(__file__).resolve().parents[2] / "plugins-py" / "pyecho" / "app.py").read_text()
+    assert after.strip() in example
