@@ -158,10 +158,14 @@ async fn hostile_plugins_get_their_errors_and_echo_keeps_serving() {
     assert_eq!(failures, 0, "echo failed {failures} of {calls} times beside hostile plugins");
     assert!(calls > 10);
     // Echo keeps its pace: its median beside the loops stays within 5x its idle median, both
-    // measured above by the same callers (a ratio, so a slow or busy machine slows both).
+    // measured above by the same callers (a ratio, so a slow or busy machine slows both), plus
+    // the scheduling quantum the design allows: a loop call that just started runs on a worker
+    // for up to two epoch ticks (1 ms each) before it joins the long-call lane and takes turns.
+    // A stall (a loop holding a worker until its deadline) is hundreds of ms and still fails.
+    let quantum = Duration::from_millis(2);
     assert!(
-        p50 <= idle_p50 * 5,
-        "echo's median latency went from {idle_p50:?} idle to {p50:?} beside hostile plugins (more than 5x)"
+        p50 <= idle_p50 * 5 + quantum,
+        "echo's median latency went from {idle_p50:?} idle to {p50:?} beside hostile plugins (more than 5x + {quantum:?})"
     );
     // Every failure above was logged under its request id.
     let log = host.log_text();
