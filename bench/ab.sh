@@ -9,11 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 A=$1; B=$2; DURATION=${3:-8s}; ROUNDS=${4:-3}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
-for v in $(compgen -e | grep -E '^(PLUGHOST|CENTRIFUGO)_' || true); do unset "$v"; done
+source bench/lib.sh
+clear_env
 dir=$(mktemp -d)
 cp plugins/echo.wasm "$dir/"
 secret=ab-bench-secret-0123456789
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 start() { # binary port
   PLUGHOST_PROXY_SECRET=$secret PLUGHOST_CACHE_DIR="$dir/cache-$2" "$1" serve --plugins "$dir" --listen "127.0.0.1:$2" >"$dir/host-$2.log" 2>&1 &
   echo $!

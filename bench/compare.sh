@@ -43,8 +43,8 @@ done
 for tool in wrk curl python3; do
   command -v $tool >/dev/null || { echo "compare: $tool is needed (wrk: apt-get install -y wrk)" >&2; exit 1; }
 done
-# Settings meant for other runs must not reach the servers started here.
-for v in $(compgen -e | grep -E '^(PLUGHOST|CENTRIFUGO)_' || true); do unset "$v"; done
+source bench/lib.sh
+clear_env
 
 if [ "$BUILD" = 1 ]; then
   cargo build --release --workspace --bins
@@ -71,7 +71,6 @@ printf '[limits]\ninstances = "per-user"\n' > "$dir/per-user/echo.toml"
 secret=compare-bench-secret-0123456789abcdef
 body='{"client":"c1","transport":"websocket","protocol":"json","encoding":"json","user":"42","method":"echo","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}'
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 machine() {
   local cpu; cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)

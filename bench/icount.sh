@@ -32,7 +32,8 @@ fi
 for f in target/release/examples/native_echo plugins/echo.wasm "${bins[@]}"; do
   [ -e "$f" ] || { echo "icount: $f is missing (run without --no-build)" >&2; exit 1; }
 done
-for v in $(compgen -e | grep -E '^(PLUGHOST|CENTRIFUGO)_' || true); do unset "$v"; done
+source bench/lib.sh
+clear_env
 
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
@@ -43,7 +44,7 @@ secret=icount-bench-secret-0123456789abcdef
 # run BINARY COUNT: the instructions callgrind counted in BINARY serving COUNT checked requests.
 run() {
   local bin=$1 count=$2 port out pid
-  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  port=$(free_port)
   out="$dir/valgrind.$count.log"
   if [ "$(basename "$bin")" = native_echo ]; then
     valgrind --tool=callgrind --callgrind-out-file=/dev/null "$bin" "127.0.0.1:$port" >"$out" 2>&1 &

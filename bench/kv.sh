@@ -38,8 +38,8 @@ done
 for tool in wrk curl python3 redis-server redis-cli; do
   command -v $tool >/dev/null || { echo "kv: $tool is needed (apt-get install -y wrk redis-server)" >&2; exit 1; }
 done
-# Settings meant for other runs must not reach the servers started here.
-for v in $(compgen -e | grep -E '^(PLUGHOST|CENTRIFUGO|BENCH)_' || true); do unset "$v"; done
+source bench/lib.sh
+clear_env BENCH
 
 if [ "$BUILD" = 1 ]; then
   cargo build --release --workspace --bins
@@ -59,7 +59,6 @@ cleanup() {
 trap cleanup EXIT
 umask 077
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 machine() {
   local cpu; cpu=$(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)

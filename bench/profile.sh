@@ -44,7 +44,8 @@ fi
 for f in target/release/plughost plugins/echo.wasm; do
   [ -e "$f" ] || { echo "profile: $f is missing (run without --no-build)" >&2; exit 1; }
 done
-for v in $(compgen -e | grep -E '^(PLUGHOST|CENTRIFUGO)_' || true); do unset "$v"; done
+source bench/lib.sh
+clear_env
 
 dir=$(mktemp -d)
 server=""
@@ -54,7 +55,7 @@ mkdir -p "$dir/plugins"
 cp plugins/echo.wasm "$dir/plugins/"
 [ "$POLICY" = per-user ] && printf '[limits]\ninstances = "per-user"\n' > "$dir/plugins/echo.toml"
 secret=profile-bench-secret-0123456789abcdef
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 body='{"client":"c1","transport":"websocket","protocol":"json","encoding":"json","user":"42","method":"echo","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}'
 
 PLUGHOST_PROXY_SECRET=$secret PLUGHOST_CACHE_DIR="$dir/cache" \

@@ -19,13 +19,14 @@ for arg in "$@"; do
 done
 ROUND=${SOAK_ROUND:-10s}
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install -y wrk" >&2; exit 1; }
-for v in $(compgen -e | grep -E '^(PLUGHOST|CENTRIFUGO)_' || true); do unset "$v"; done
+source bench/lib.sh
+clear_env
 if [ "$BUILD" = 1 ]; then
   cargo build --release --workspace --bins
   make -s plugins >/dev/null
 fi
 dir=$(mktemp -d); cp plugins/echo.wasm "$dir/"
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 secret=soak-bench-secret-0123456789abcdef
 PLUGHOST_PROXY_SECRET=$secret PLUGHOST_CACHE_DIR="$dir/cache" target/release/plughost serve --plugins "$dir" --listen 127.0.0.1:$PORT 2>"$dir/host.log" &
 pid=$!

@@ -20,7 +20,8 @@ done
 [ ${#positional[@]} -ge 2 ] && STARTS=${positional[1]}
 [ "$COUNT" -ge 1 ] && [ "$COUNT" -le 99 ] || { echo "startup: PLUGINS is 1-99" >&2; exit 2; }
 ids=$(seq -f '%02g' 1 "$COUNT")
-for v in $(compgen -e | grep -E '^(PLUGHOST|CENTRIFUGO)_' || true); do unset "$v"; done
+source bench/lib.sh
+clear_env
 work=.cache/bench-startup
 mkdir -p "$work/.cargo"
 cp plugins/.cargo/config.toml "$work/.cargo/"
@@ -67,7 +68,7 @@ dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 for i in $ids; do cp "plugins/target/wasm32-wasip2/release/p$i.wasm" "$dir/p$i.wasm"; done
 [ "$BUILD" = 1 ] && cargo build --release --workspace --bins -q
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(free_port)
 secret=startup-bench-secret-0123456789abcdef
 fail() { echo "startup: FAIL: $*"; [ -f "$dir/host.log" ] && tail -20 "$dir/host.log"; exit 1; }
 # start_once [check]: prints the milliseconds from exec to the first /healthz 200; with `check`,
