@@ -1,15 +1,18 @@
 # plughost tasks.
 
-.PHONY: plugins test-plugins wasm-target clean-plugins
+.PHONY: plugins rust-plugins test-plugins wasm-target clean-plugins
 
 # ---------------------------------------------------------------------------
 # Guest side: plugin components (wasm32-wasip2)
 #
-#   make plugins        builds plugins/<name>/ and installs plugins/<name>.wasm
+#   make plugins        builds plugins/<name>/ and installs plugins/<name>.wasm: Rust crates
+#                       (rust-plugins), Python app.py (py-plugins) and JS/TS index.{js,ts}
+#                       (js-plugins), each with its own toolchain in an ignored folder
 #   make test-plugins   builds tests/plugins/<name>/ and installs tests/plugins/<name>.wasm
 #                       (versioned twice: versioned-v1.wasm and versioned-v2.wasm)
 #
-# Each folder is a Cargo workspace of its own, built by one cargo call into its own target/.
+# Each folder's Rust crates are a Cargo workspace of their own, built by one cargo call into
+# its own target/.
 # ---------------------------------------------------------------------------
 
 WASM_TARGET := wasm32-wasip2
@@ -35,12 +38,14 @@ wasm-target:
 		rustup target add $(WASM_TARGET) || sh ../shared/toolchain/install-wasm32-wasip2.sh; \
 	fi
 
-plugins: wasm-target
+plugins: rust-plugins py-plugins js-plugins
+
+rust-plugins: wasm-target
 	$(call wasm_build,plugins)
 	@set -e; $(foreach p,$(PLUGINS),$(call wasm_install,plugins,$(p),$(p)))
 
 # `versioned` reads PLUGHOST_FIXTURE_VERSION at build time (cargo tracks it and rebuilds).
-test-plugins: wasm-target
+test-plugins: wasm-target py-fixtures
 	$(call wasm_build,tests/plugins,,PLUGHOST_FIXTURE_VERSION=1)
 	@set -e; $(foreach p,$(FIXTURES),$(call wasm_install,tests/plugins,$(p),$(p)))
 	@set -e; $(call wasm_install,tests/plugins,versioned,versioned-v1)
@@ -82,7 +87,7 @@ node-deps: tests/node/node_modules/.package-lock.json
 run: plugins host centrifugo web
 	./scripts/run.sh
 
-test: system-deps plugins test-plugins host centrifugo node-deps web
+test: system-deps plugins test-plugins host centrifugo node-deps web sdk-tests
 	$(CARGO) test --release --workspace
 # The example plugins' native unit tests (plughost_sdk::testing), in the dev profile: the
 # plugins' release profile (lto) is for their components.
@@ -141,41 +146,50 @@ system-deps:
 		|| echo "note: linux-perf could not be installed; bench/profile.sh will be skipped"; }
 
 # ---------------------------------------------------------------------------
-# Python plugins (issue 18; not yet part of `plugins`, `test` or `run`)
+# Python plugins (part of `make plugins` and `make test-plugins`)
 #
-#   make py-plugins     installs componentize-py into the ignored venv .tools/py-venv and builds
-#                       plugins-py/<name>/app.py into plugins-py/<name>.wasm (ignored), importing
-#                       only what plugins-py/<name>.toml grants (plugin-sdk-py/build.py)
+#   make py-plugins     installs componentize-py (and pytest, for the SDK's tests) into the
+#                       ignored venv .tools/py-venv and builds every plugins/<name>/app.py into
+#                       plugins/<name>.wasm, importing only what plugins/<name>.toml grants
+#                       (plugin-sdk-py/build.py); tests/plugins/<name>/app.py likewise
 # ---------------------------------------------------------------------------
 
-.PHONY: py-plugins
+.PHONY: py-plugins py-fixtures
 
 PY_VENV := .tools/py-venv
 COMPONENTIZE_PY_VERSION := 0.25.1
-COMPONENTIZE_PY_STAMP := $(PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION)
-PY_PLUGINS := $(patsubst plugins-py/%/app.py,%,$(wildcard plugins-py/*/app.py))
+PYTEST_VERSION := 8.4.2
+COMPONENTIZE_PY_STAMP := $(PY_VENV)/.componentize-py-$(COMPONENTIZE_PY_VERSION)-pytest-$(PYTEST_VERSION)
+PY_PLUGINS := $(patsubst plugins/%/app.py,%,$(wildcard plugins/*/app.py))
+PY_FIXTURES := $(patsubst tests/plugins/%/app.py,%,$(wildcard tests/plugins/*/app.py))
 PY_PLUGIN_DEPS := $(wildcard plugin-sdk-py/plughost_sdk/*.py) plugin-sdk-py/build.py \
-	$(wildcard wit/*.wit wit/deps/*/*.wit plugins-py/*.toml)
+	$(wildcard wit/*.wit wit/deps/*/*.wit)
 
 $(COMPONENTIZE_PY_STAMP):
 	python3 -m venv $(PY_VENV)
-	$(PY_VENV)/bin/pip install --quiet componentize-py==$(COMPONENTIZE_PY_VERSION)
+	$(PY_VENV)/bin/pip install --quiet componentize-py==$(COMPONENTIZE_PY_VERSION) pytest==$(PYTEST_VERSION)
 	touch $@
 
-# A stamp per plugin (build.py leaves an unchanged .wasm untouched, so it cannot be the target).
-$(PY_VENV)/built/%.stamp: plugins-py/%/app.py $(PY_PLUGIN_DEPS) $(COMPONENTIZE_PY_STAMP)
-	COMPONENTIZE_PY=$(PY_VENV)/bin/componentize-py python3 plugin-sdk-py/build.py plugins-py/$* -o plugins-py/$*.wasm
+# A stamp per plugin (build.py leaves an unchanged .wasm untouched, so a watching host does not
+# reload it, and it cannot be the target).
+$(PY_VENV)/built/%.stamp: plugins/%/app.py $(wildcard plugins/*.toml) $(PY_PLUGIN_DEPS) $(COMPONENTIZE_PY_STAMP)
+	COMPONENTIZE_PY=$(PY_VENV)/bin/componentize-py python3 plugin-sdk-py/build.py plugins/$* -o plugins/$*.wasm
+	@mkdir -p $(@D) && touch $@
+
+$(PY_VENV)/built/fixture-%.stamp: tests/plugins/%/app.py $(PY_PLUGIN_DEPS) $(COMPONENTIZE_PY_STAMP)
+	COMPONENTIZE_PY=$(PY_VENV)/bin/componentize-py python3 plugin-sdk-py/build.py tests/plugins/$* -o tests/plugins/$*.wasm
 	@mkdir -p $(@D) && touch $@
 
 py-plugins: $(patsubst %,$(PY_VENV)/built/%.stamp,$(PY_PLUGINS))
+py-fixtures: $(patsubst %,$(PY_VENV)/built/fixture-%.stamp,$(PY_FIXTURES))
 
 # ---------------------------------------------------------------------------
-# JavaScript/TypeScript plugins (issue 18; not yet part of `plugins`, `test` or `run`)
+# JavaScript/TypeScript plugins (part of `make plugins`)
 #
 #   make js-plugins     installs componentize-js, jco, rolldown and zod (pinned by
 #                       plugin-sdk-js/package-lock.json) into the ignored plugin-sdk-js/node_modules
-#                       and builds plugins-js/<name>/index.{js,ts} into plugins-js/<name>.wasm
-#                       (ignored), importing only what plugins-js/<name>.toml grants
+#                       and builds every plugins/<name>/index.{js,ts} into plugins/<name>.wasm,
+#                       importing only what plugins/<name>.toml grants
 #                       (plugin-sdk-js/bin/plughost-js-build.js)
 # ---------------------------------------------------------------------------
 
@@ -185,8 +199,8 @@ JS_SDK := plugin-sdk-js
 # starlingmonkey (componentize-js) or quickjs (componentize-qjs: smaller and faster, sync only, no http)
 JS_ENGINE ?= starlingmonkey
 JS_TOOLCHAIN := $(JS_SDK)/node_modules/.package-lock.json
-JS_PLUGINS := $(sort $(patsubst plugins-js/%/index.js,%,$(wildcard plugins-js/*/index.js)) \
-	$(patsubst plugins-js/%/index.ts,%,$(wildcard plugins-js/*/index.ts)))
+JS_PLUGINS := $(sort $(patsubst plugins/%/index.js,%,$(wildcard plugins/*/index.js)) \
+	$(patsubst plugins/%/index.ts,%,$(wildcard plugins/*/index.ts)))
 JS_PLUGIN_DEPS := $(wildcard $(JS_SDK)/src/*.js) $(JS_SDK)/bin/plughost-js-build.js \
 	$(wildcard wit/*.wit wit/deps/*/*.wit)
 
@@ -194,13 +208,23 @@ $(JS_TOOLCHAIN): $(JS_SDK)/package.json $(JS_SDK)/package-lock.json
 	cd $(JS_SDK) && npm ci --no-audit --no-fund
 	@touch $@
 
-# A stamp per plugin (the build leaves an unchanged .wasm untouched, so a watching host does
-# not reload it, and it cannot be the target).
+# A stamp per plugin, as for Python.
 JS_BUILT := $(JS_SDK)/node_modules/.plughost-built
-$(foreach p,$(JS_PLUGINS),$(eval $(JS_BUILT)/$(p).stamp: $(wildcard plugins-js/$(p)/*.js plugins-js/$(p)/*.ts plugins-js/$(p).toml)))
+$(foreach p,$(JS_PLUGINS),$(eval $(JS_BUILT)/$(p).stamp: $(wildcard plugins/$(p)/*.js plugins/$(p)/*.ts plugins/$(p).toml)))
 
 $(JS_BUILT)/%.stamp: $(JS_TOOLCHAIN) $(JS_PLUGIN_DEPS)
-	node $(JS_SDK)/bin/plughost-js-build.js $(firstword $(wildcard plugins-js/$*/index.ts plugins-js/$*/index.js)) -o plugins-js/$*.wasm --engine $(JS_ENGINE)
+	node $(JS_SDK)/bin/plughost-js-build.js $(firstword $(wildcard plugins/$*/index.ts plugins/$*/index.js)) -o plugins/$*.wasm --engine $(JS_ENGINE)
 	@mkdir -p $(@D) && touch $@
 
 js-plugins: $(patsubst %,$(JS_BUILT)/%.stamp,$(JS_PLUGINS))
+
+# The SDKs' own tests and the JS example's native tests (`make test` runs them).
+.PHONY: sdk-tests
+JS_EXAMPLES_NODE_MODULES := $(patsubst %,plugins/%/node_modules/.package-lock.json,$(JS_PLUGINS))
+plugins/%/node_modules/.package-lock.json: plugins/%/package.json $(JS_TOOLCHAIN)
+	cd plugins/$* && npm install --no-audit --no-fund
+	@touch $@
+sdk-tests: $(COMPONENTIZE_PY_STAMP) $(JS_TOOLCHAIN) $(JS_EXAMPLES_NODE_MODULES)
+	$(PY_VENV)/bin/python -m pytest -q plugin-sdk-py/tests
+	cd $(JS_SDK) && npm test
+	@set -e; for p in $(JS_PLUGINS); do (cd plugins/$$p && npm test); done

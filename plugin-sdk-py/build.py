@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Builds a Python plugin into a plughost component with componentize-py.
 
-    python3 plugin-sdk-py/build.py plugins-py/pyecho -o plugins-py/pyecho.wasm
+    python3 plugin-sdk-py/build.py plugins/pyecho -o plugins/pyecho.wasm
 
 The plugin folder holds `app.py` (the handlers). The component imports only what its
 manifest grants (`<out>.toml` beside the output, or --manifest): componentize-py binds

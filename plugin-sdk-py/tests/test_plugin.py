@@ -209,7 +209,7 @@ def test_log_and_config(host):
 
 
 def load_example(name):
-    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "plugins-py" / name / "app.py")
+    spec = importlib.util.spec_from_file_location(f"example_{name}", ROOT / "plugins" / name / "app.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -232,10 +232,5 @@ def test_pynotify_example(host):
     e = call_err("pynotify.send", {"user_id": "7", "title": "Hi", "body": "b"})
     assert (e.code, e.temporary) == (1008, True)
     assert call_err("pynotify.send", {"user_id": "7#x", "title": "T", "body": "B"}).code == 103
-    assert _plugin.run_subscribe(Conn(user="42"), "user#42", None) == SubscribeGrant()
-    with pytest.raises(RpcError) as e:
-        _plugin.run_subscribe(Conn(user="42"), "user#7", None)
-    assert e.value.message == "permission denied: not your channel"
-    with pytest.raises(RpcError) as e:
-        _plugin.run_subscribe(Conn(), "user#", None)
-    assert e.value.message == "permission denied: anonymous connection"
+    # The `user` namespace is the Rust notifications example's: pynotify must not claim it.
+    assert "user" not in _plugin.SUBSCRIBERS

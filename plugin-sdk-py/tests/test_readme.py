@@ -23,5 +23,5 @@ def test_the_complete_plugin_is_under_20_lines(host):
 def test_the_django_cfg_after_block_matches_the_example(host):
     after = next(b for b in BLOCKS if "from plughost_sdk" in b and "EchoReply" in b)
     assert run(after, "pyecho.echo") == {"session_id": "s", "data": "d", "echoed": True}
-    example = (Path(__file__).resolve().parents[2] / "plugins-py" / "pyecho" / "app.py").read_text()
+    example = (Path(__file__).resolve().parents[2] / "plugins" / "pyecho" / "app.py").read_text()
     assert after.strip() in example

@@ -2,12 +2,14 @@
 
 - `pynotify.send` publishes a notification to `user#<user_id>`.
 - `pynotify.broadcast` publishes one to `notifications#broadcast`.
-- Subscriptions in the `user` namespace: a user may subscribe only to their own
-  `user#<id>`; anonymous connections never (103 `permission denied: ...`).
+
+Who may subscribe to `user#<id>` is decided by the one plugin that owns the `user` namespace,
+the Rust `notifications` example, which is served beside this one (a namespace has one
+owner: a second `@subscribe("user")` would be refused at load).
 
 Publish failures raise `PublishError`, an RpcError with the Rust SDK's code (1001-1008).
 """
-from plughost_sdk import BaseModel, Field, RpcError, codes, publish, rpc, subscribe
+from plughost_sdk import BaseModel, Field, RpcError, publish, rpc
 
 
 class SuccessResult(BaseModel):
@@ -49,12 +51,3 @@ def broadcast(conn, p: BroadcastParams) -> SuccessResult:
     publish("notifications#broadcast", {"type": "notification", "title": p.title, "body": p.body})
     return SuccessResult(success=True, message="Notification broadcast")
 
-
-@subscribe("user")
-def user_channel(conn, channel: str):
-    """Lets a user subscribe to their own `user#<id>` channel only."""
-    if conn.is_anonymous:
-        raise RpcError(codes.INVALID_PARAMS, "permission denied: anonymous connection")
-    if channel != f"user#{conn.user}":
-        raise RpcError(codes.INVALID_PARAMS, "permission denied: not your channel")
-    return None

@@ -1,4 +1,4 @@
-// Native tests of the jsecho example (`cd plugins-js && npm install && npm test`).
+// Native tests of the jsecho example (`cd plugins/jsecho && npm install && npm test`).
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { TestHost, user, anonymous } from "@plughost/sdk/testing";
