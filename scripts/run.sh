@@ -92,10 +92,14 @@ fi
 "$PLUGHOST" serve --config "$STATE/host.toml" &
 pids+=($!)
 
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$HOST_PORT/healthz" >/dev/null 2>&1 && break
+# The first start compiles every plugin (the Python and JS ones take seconds each); later
+# starts load them from the cache.
+ready=0
+for _ in $(seq 1 900); do
+  curl -fsS "http://127.0.0.1:$HOST_PORT/healthz" >/dev/null 2>&1 && { ready=1; break; }
   sleep 0.1
 done
+[ "$ready" = 1 ] || echo "warning: plughost is not answering /healthz after 90 s" >&2
 cat <<MSG
 
 plughost      http://127.0.0.1:$HOST_PORT   (/centrifugo/rpc, /plugins, /healthz)
