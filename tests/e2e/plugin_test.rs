@@ -17,9 +17,20 @@ fn case_file(dir: &PluginDir, text: &str) -> std::path::PathBuf {
     file
 }
 
+/// Every example that ships a case file, in Rust, Python and JavaScript alike.
 #[test]
 fn the_example_case_files_pass() {
-    for name in ["echo", "notifications", "chat"] {
+    let mut names: Vec<String> = std::fs::read_dir(root().join("plugins"))
+        .unwrap()
+        .filter_map(|entry| entry.ok())
+        .filter(|entry| entry.path().join("cases.toml").is_file())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    for expected in ["chat", "echo", "jsecho", "notifications", "pyecho", "pynotify"] {
+        assert!(names.iter().any(|n| n == expected), "plugins/{expected}/cases.toml is missing: {names:?}");
+    }
+    for name in &names {
         let cases = root().join("plugins").join(name).join("cases.toml");
         let (code, out, err) = run_cases(&example_plugin(name), &cases, &[]);
         assert_eq!(code, 0, "{name}:\n{out}\n{err}");
