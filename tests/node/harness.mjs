@@ -289,7 +289,8 @@ export class Inbox {
 
 /**
  * Starts Centrifugo and `plughost serve` for `plugins`, a map from plugin name to its
- * manifest text (or null for none), and waits until both answer.
+ * manifest text (or null for none), and waits until both answer. An entry may also be
+ * `{file, manifest}`: `file` (a path) is installed as `<name>.wasm`, e.g. a fixture's v2.
  *
  * Options: `apiUrl` (what the host uses as Centrifugo's API, default the real one),
  * `apiTimeout` (default "2s"), `deadline` (host default, "5s"), `centrifugo` (false: host
@@ -305,7 +306,9 @@ export class Inbox {
  * `pluginsDir` (an existing plugins folder to serve, e.g. one shared by several stacks;
  * `plugins` are then not copied), `centrifugoExtra` (top-level keys merged into the
  * Centrifugo config that runs, e.g. `{engine: {...}}`), `editCentrifugoConfig` (a function
- * that may change that config in place).
+ * that may change that config in place), `readyTimeoutMs` (how long the host may take to load
+ * its plugins: `plughost serve` to answer, default 30 s, and `centrifugo-config`, which fills the
+ * compile cache, at least 60 s; raise it for plugins whose cold compile is slow).
  */
 export async function startStack(plugins, options = {}) {
   requireBinaries();
@@ -331,10 +334,12 @@ export class Stack {
   async start(plugins, options) {
     const pluginsDir = options.pluginsDir ?? path.join(this.dir, 'plugins');
     this.pluginsDir = pluginsDir;
+    this.readyTimeoutMs = options.readyTimeoutMs ?? READY_TIMEOUT_MS;
     if (!options.pluginsDir) {
       mkdirSync(pluginsDir);
-      for (const [name, manifest] of Object.entries(plugins)) {
-        await copyFile(pluginPath(name), path.join(pluginsDir, `${name}.wasm`));
+      for (const [name, entry] of Object.entries(plugins)) {
+        const { file, manifest } = entry !== null && typeof entry === 'object' ? entry : { manifest: entry };
+        await copyFile(file ?? pluginPath(name), path.join(pluginsDir, `${name}.wasm`));
         if (manifest) await writeFile(path.join(pluginsDir, `${name}.toml`), manifest);
       }
     }
@@ -391,7 +396,9 @@ export class Stack {
     if (options.centrifugo !== false) {
       // The config exactly as plughost generates it, kept for checkconfig ...
       this.generatedConfig = path.join(this.dir, 'centrifugo.generated.json');
-      const { stdout } = await this.plughost(['centrifugo-config', ...(options.grpc ? ['--grpc'] : [])]);
+      const { stdout } = await this.plughost(['centrifugo-config', ...(options.grpc ? ['--grpc'] : [])], {
+        timeout: Math.max(60_000, this.readyTimeoutMs),
+      });
       await writeFile(this.generatedConfig, stdout);
       // ... and the one we run, which only adds settings that keep the test machine quiet.
       const config = JSON.parse(stdout);
@@ -512,6 +519,7 @@ export class Stack {
       },
       'plughost readiness',
       [host],
+      this.readyTimeoutMs,
     );
     return host;
   }
@@ -532,12 +540,12 @@ export class Stack {
     return exited;
   }
 
-  /** Runs `plughost --config host.toml ARGS...` and returns {stdout, stderr}. */
-  plughost(args) {
+  /** Runs `plughost --config host.toml ARGS...` and returns {stdout, stderr} (`timeout` in ms, default 60 s). */
+  plughost(args, { timeout = 60_000 } = {}) {
     return execFileP(PLUGHOST_BIN, ['--config', this.hostToml, ...args], {
       env: childEnv(),
       cwd: this.dir,
-      timeout: 60_000,
+      timeout,
     });
   }
 
