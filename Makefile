@@ -45,7 +45,7 @@ rust-plugins: wasm-target
 	@set -e; $(foreach p,$(PLUGINS),$(call wasm_install,plugins,$(p),$(p)))
 
 # `versioned` reads PLUGHOST_FIXTURE_VERSION at build time (cargo tracks it and rebuilds).
-test-plugins: wasm-target py-fixtures
+test-plugins: wasm-target py-fixtures js-fixtures
 	$(call wasm_build,tests/plugins,,PLUGHOST_FIXTURE_VERSION=1)
 	@set -e; $(foreach p,$(FIXTURES),$(call wasm_install,tests/plugins,$(p),$(p)))
 	@set -e; $(call wasm_install,tests/plugins,versioned,versioned-v1)
@@ -180,6 +180,9 @@ $(PY_VENV)/built/fixture-%.stamp: tests/plugins/%/app.py $(PY_PLUGIN_DEPS) $(COM
 	COMPONENTIZE_PY=$(PY_VENV)/bin/componentize-py python3 plugin-sdk-py/build.py tests/plugins/$* -o tests/plugins/$*.wasm
 	@mkdir -p $(@D) && touch $@
 
+# A fixture's grants may come from tests/plugins/<name>/manifest.toml.
+$(foreach p,$(PY_FIXTURES),$(eval $(PY_VENV)/built/fixture-$(p).stamp: $(wildcard tests/plugins/$(p)/*.toml)))
+
 py-plugins: $(patsubst %,$(PY_VENV)/built/%.stamp,$(PY_PLUGINS))
 py-fixtures: $(patsubst %,$(PY_VENV)/built/fixture-%.stamp,$(PY_FIXTURES))
 
@@ -190,10 +193,11 @@ py-fixtures: $(patsubst %,$(PY_VENV)/built/fixture-%.stamp,$(PY_FIXTURES))
 #                       plugin-sdk-js/package-lock.json) into the ignored plugin-sdk-js/node_modules
 #                       and builds every plugins/<name>/index.{js,ts} into plugins/<name>.wasm,
 #                       importing only what plugins/<name>.toml grants
-#                       (plugin-sdk-js/bin/plughost-js-build.js)
+#                       (plugin-sdk-js/bin/plughost-js-build.js); tests/plugins/<name>/index.js
+#                       likewise (js-fixtures, grants from tests/plugins/<name>/<name>.toml)
 # ---------------------------------------------------------------------------
 
-.PHONY: js-plugins
+.PHONY: js-plugins js-fixtures
 
 JS_SDK := plugin-sdk-js
 # starlingmonkey (componentize-js) or quickjs (componentize-qjs: smaller and faster, sync only, no http)
@@ -217,6 +221,17 @@ $(JS_BUILT)/%.stamp: $(JS_TOOLCHAIN) $(JS_PLUGIN_DEPS)
 	@mkdir -p $(@D) && touch $@
 
 js-plugins: $(patsubst %,$(JS_BUILT)/%.stamp,$(JS_PLUGINS))
+
+# Fixtures always build with StarlingMonkey: they may use fetch, which QuickJS lacks.
+JS_FIXTURES := $(sort $(patsubst tests/plugins/%/index.js,%,$(wildcard tests/plugins/*/index.js)) \
+	$(patsubst tests/plugins/%/index.ts,%,$(wildcard tests/plugins/*/index.ts)))
+$(foreach p,$(JS_FIXTURES),$(eval $(JS_BUILT)/fixture-$(p).stamp: $(wildcard tests/plugins/$(p)/*.js tests/plugins/$(p)/*.ts tests/plugins/$(p)/*.toml)))
+
+$(JS_BUILT)/fixture-%.stamp: $(JS_TOOLCHAIN) $(JS_PLUGIN_DEPS)
+	node $(JS_SDK)/bin/plughost-js-build.js $(firstword $(wildcard tests/plugins/$*/index.ts tests/plugins/$*/index.js)) -o tests/plugins/$*.wasm --engine starlingmonkey
+	@mkdir -p $(@D) && touch $@
+
+js-fixtures: $(patsubst %,$(JS_BUILT)/fixture-%.stamp,$(JS_FIXTURES))
 
 # The SDKs' own tests and the JS example's native tests (`make test` runs them).
 .PHONY: sdk-tests

@@ -6,9 +6,18 @@ import { HttpError } from "./errors.js";
 import { httpEnabled } from "./host.js";
 import { decodeUtf8 } from "./utf8.js";
 
+// StarlingMonkey's fetch (componentize-js 0.23.0) rejects with this one text whatever the
+// host's wasi:http error-code was: a denied origin (HttpRequestDenied), a refused connection
+// and a timeout look the same. Unavailable (1008, temporary) is the only honest kind for it:
+// calling a real outage permanent (1003) would stop clients retrying.
+const OPAQUE_FETCH_ERROR = "NetworkError when attempting to fetch resource";
+
 /** The kind of failure a fetch rejection is, from the wasi:http error code it names. */
 export function classify(e) {
   const text = String(e && e.message ? e.message : e);
+  if (text === OPAQUE_FETCH_ERROR) {
+    return new HttpError("unavailable", "the request failed and the engine's fetch does not say why (a denied origin looks the same)");
+  }
   const lower = text.toLowerCase();
   let kind = "other";
   if (/denied|prohibited/.test(lower)) kind = "denied";

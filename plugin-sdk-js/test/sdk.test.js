@@ -186,6 +186,10 @@ test("terminal, kv and http errors map to the Rust SDK's codes", () => {
     assert.deepEqual([r.code, r.temporary], [code, temporary], kind);
   }
   assert.equal(classify(new TypeError("HttpRequestDenied")).kind, "denied");
+  // StarlingMonkey's fetch says the same for a denial, a refused connection and a timeout.
+  const opaque = classify(new TypeError("NetworkError when attempting to fetch resource")).toRpcError();
+  assert.deepEqual([opaque.code, opaque.temporary], [1008, true]);
+  assert.match(opaque.message, /does not say why \(a denied origin looks the same\)/);
   assert.ok(!classify(new TypeError("failed http://x/?token=secret")).message.includes("secret"));
 });
 

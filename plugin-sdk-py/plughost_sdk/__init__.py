@@ -12,10 +12,11 @@
 See plugin-sdk-py/README.md.
 """
 
-from . import config, kv, log, terminal
+from . import config, http, kv, log, terminal
 from ._plugin import rpc, subscribe
 from .conn import Conn, SubscribeGrant
 from .errors import RpcError, codes
+from .http import HttpError
 from .kv import Bucket, KvError
 from .model import BaseModel, Field, NoParams, decode_params, encode_result, schema_of
 from .pubsub import (
@@ -35,10 +36,10 @@ from .pubsub import (
 from .terminal import TerminalError
 
 __all__ = [
-    "BaseModel", "Bucket", "Conn", "Field", "KvError", "NoParams", "PresenceEntry",
+    "BaseModel", "Bucket", "Conn", "Field", "HttpError", "KvError", "NoParams", "PresenceEntry",
     "Publication", "PublishError", "RpcError", "StreamPosition", "SubscribeGrant",
     "TerminalError", "broadcast", "broadcast_binary", "broadcast_binary_each",
-    "broadcast_each", "codes", "config", "decode_params", "encode_result", "history", "kv",
+    "broadcast_each", "codes", "config", "decode_params", "encode_result", "history", "http", "kv",
     "log", "presence", "publish", "publish_binary", "rpc", "schema_of", "subscribe",
     "terminal",
 ]

@@ -367,3 +367,113 @@ async fn concurrent_requests_are_capped_per_plugin() {
     // Six requests two at a time: three rounds of 400 ms.
     assert!(started.elapsed() >= Duration::from_millis(1100), "took {:?}", started.elapsed());
 }
+
+/// The `pyhttp` Python fixture (plughost_sdk.http) under `manifest`, in a host of its own.
+async fn py_host(manifest: &str) -> (PluginDir, Host) {
+    let wasm = fixture_plugin("pyhttp");
+    assert!(wasm.exists(), "{} is not built: run `make py-fixtures`", wasm.display());
+    let dir = PluginDir::new();
+    dir.add("pyhttp", &wasm).manifest("pyhttp", manifest);
+    let host = Host::start(dir.path(), &[]).await.expect("host starts");
+    (dir, host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_get_to_an_allowed_origin_returns_the_servers_body() {
+    let backend = Backend::start().await;
+    let (_dir, host) = py_host(&granted(&[&backend.origin()], "")).await;
+    let url = format!("{}/users/7", backend.origin());
+    let reply = host.rpc("pyhttp.user", json!({"url": url}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"], json!({"id": "7", "name": "User 7"}), "{reply}");
+    let reply = host.rpc("pyhttp.fetch", json!({"url": url}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"]["status"], 200, "{reply}");
+    assert_eq!(reply["result"]["data"]["content_type"], "application/json");
+    assert_eq!(reply["result"]["data"]["body"], r#"{"id":"7","name":"User 7"}"#);
+    // A body goes out whole, with its length (the backend reads Content-Length only).
+    let reply = host
+        .rpc("pyhttp.fetch", json!({"url": format!("{}/echo-size", backend.origin()), "method": "POST", "body": "x".repeat(10_000)}), "u")
+        .await
+        .unwrap();
+    assert_eq!(reply["result"]["data"]["body"], r#"{"received":10000}"#, "{reply}");
+    // A status that is not 2xx is a response, not an error.
+    let reply = host.rpc("pyhttp.fetch", json!({"url": format!("{}/users/nobody", backend.origin())}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"]["status"], 404, "{reply}");
+    assert_eq!(backend.requests(), ["/users/7", "/users/7", "/echo-size", "/users/nobody"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_an_origin_not_listed_is_denied_with_1003_and_never_reached() {
+    let (listed, other) = (Backend::start().await, Backend::start().await);
+    let (_dir, host) = py_host(&granted(&[&listed.origin()], "")).await;
+    let reply = host.rpc("pyhttp.fetch", json!({"url": format!("{}/users/7", other.origin())}), "u").await.unwrap();
+    assert_eq!(code(&reply), 1003, "{reply}");
+    assert_eq!(reply["error"]["temporary"], false);
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("outbound HTTP denied: "), "not the Rust SDK's message: {reply}");
+    assert!(!message.contains("127.0.0.1"), "the reply names the URL: {reply}");
+    assert!(other.requests().is_empty(), "an unlisted origin was reached: {:?}", other.requests());
+    assert!(listed.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn python_sdk_a_server_that_hangs_times_out_with_1008() {
+    let backend = Backend::start().await;
+    let slow = format!("{}/slow?ms=10000", backend.origin());
+    // The manifest's timeout.
+    let (_dir, host) = py_host(&granted(&[&backend.origin()], "timeout = \"1s\"\n")).await;
+    let started = Instant::now();
+    let reply = host.rpc("pyhttp.fetch", json!({"url": slow}), "u").await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(code(&reply), 1008, "{reply}");
+    assert_eq!(reply["error"]["temporary"], true);
+    assert!(elapsed >= Duration::from_millis(900) && elapsed < Duration::from_secs(3), "took {elapsed:?}");
+    // The plugin's own, shorter timeout (`timeout=` seconds): the same code, sooner.
+    let (_dir2, host2) = py_host(&granted(&[&backend.origin()], "timeout = \"30s\"\n")).await;
+    let started = Instant::now();
+    let reply = host2.rpc("pyhttp.fetch", json!({"url": slow, "timeout": 0.5}), "u").await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(code(&reply), 1008, "{reply}");
+    assert!(elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(2), "took {elapsed:?}");
+}
+
+/// The `jshttp` JavaScript fixture (the SDK's `http` over StarlingMonkey's fetch) under
+/// `manifest`, in a host of its own.
+async fn js_host(manifest: &str) -> (PluginDir, Host) {
+    let wasm = fixture_plugin("jshttp");
+    assert!(wasm.exists(), "{} is not built: run `make js-fixtures`", wasm.display());
+    let dir = PluginDir::new();
+    dir.add("jshttp", &wasm).manifest("jshttp", manifest);
+    let host = Host::start(dir.path(), &[]).await.expect("host starts");
+    (dir, host)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_sdk_reaches_an_allowed_origin_and_an_unlisted_one_is_never_reached() {
+    let (listed, other) = (Backend::start().await, Backend::start().await);
+    // A listed origin nobody listens on: a refused connection, to compare with a denial.
+    let closed = format!("http://127.0.0.1:{}", plughost_e2e::free_port());
+    let (_dir, host) = js_host(&granted(&[&listed.origin(), &closed], "")).await;
+    let reply = host.rpc("jshttp.fetch", json!({"url": format!("{}/users/7", listed.origin())}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"], json!({"status": 200, "body": r#"{"id":"7","name":"User 7"}"#}), "{reply}");
+
+    let denied = host.rpc("jshttp.fetch", json!({"url": format!("{}/users/7", other.origin())}), "u").await.unwrap();
+    assert!(other.requests().is_empty(), "an unlisted origin was reached: {:?}", other.requests());
+    assert!(!denied["error"]["message"].as_str().unwrap_or_default().contains("127.0.0.1"), "the reply names the URL: {denied}");
+    // The known gap: StarlingMonkey's fetch rejects a denial exactly as it rejects a refused
+    // connection, so the SDK cannot say 1003 and says unavailable (1008, temporary). When
+    // these differ, the engine exposes the wasi:http error-code and the SDK can map it.
+    let refused = host.rpc("jshttp.fetch", json!({"url": format!("{closed}/users/7")}), "u").await.unwrap();
+    assert_eq!((code(&denied), code(&refused)), (1008, 1008), "{denied} {refused}");
+    // The same words, under different request ids.
+    let words = |reply: &Value| reply["error"]["message"].as_str().unwrap_or_default().split(" (request ").next().unwrap_or_default().to_string();
+    assert_eq!(words(&denied), words(&refused));
+    assert_eq!(denied["error"]["temporary"], true);
+    let raw_denied = host.rpc("jshttp.raw", json!({"url": format!("{}/users/7", other.origin())}), "u").await.unwrap();
+    let raw_refused = host.rpc("jshttp.raw", json!({"url": format!("{closed}/users/7")}), "u").await.unwrap();
+    assert_eq!(raw_denied["result"]["data"]["error"], "TypeError: NetworkError when attempting to fetch resource", "{raw_denied}");
+    assert_eq!(raw_denied["result"]["data"], raw_refused["result"]["data"]);
+    // The host itself knew: its log says the origin was denied.
+    assert!(host.log_text().contains("outside the plugin's allowed_hosts denied"), "{}", host.log_text());
+    assert!(other.requests().is_empty());
+    assert_eq!(listed.requests(), ["/users/7"]);
+}
