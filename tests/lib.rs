@@ -441,3 +441,114 @@ pub async fn wait_for(what: &str, mut check: impl AsyncFnMut() -> bool) {
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
+
+/// A stand-in for Centrifugo's server HTTP API: every command succeeds with an empty result,
+/// and each (command, body) is kept. Stopped when dropped.
+pub struct FakeCentrifugoApi {
+    /// The API's URL, for `PLUGHOST_CENTRIFUGO_API_URL`.
+    pub url: String,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FakeCentrifugoApi {
+    /// Listens on a free loopback port.
+    pub async fn start() -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("a loopback port");
+        let url = format!("http://{}/api", listener.local_addr().expect("a bound address"));
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let kept = seen.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                tokio::spawn(Self::serve(socket, kept.clone()));
+            }
+        });
+        Self { url, seen, task }
+    }
+
+    /// Every (command, body) received so far.
+    pub fn seen(&self) -> Vec<(String, serde_json::Value)> {
+        self.seen.lock().expect("not poisoned").clone()
+    }
+
+    /// (channel, data) of every publish so far.
+    pub fn publishes(&self) -> Vec<(String, serde_json::Value)> {
+        self.seen()
+            .into_iter()
+            .filter(|(command, _)| command == "publish")
+            .map(|(_, body)| (body["channel"].as_str().unwrap_or_default().to_string(), body["data"].clone()))
+            .collect()
+    }
+
+    /// Answers the requests of one kept-alive connection.
+    async fn serve(
+        socket: tokio::net::TcpStream,
+        seen: std::sync::Arc<std::sync::Mutex<Vec<(String, serde_json::Value)>>>,
+    ) {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+        let (read, mut write) = socket.into_split();
+        let mut read = BufReader::new(read);
+        loop {
+            let mut request_line = String::new();
+            if read.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                return;
+            }
+            let path = request_line.split_whitespace().nth(1).unwrap_or_default();
+            let command = path.rsplit('/').next().unwrap_or_default().to_string();
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+                    return;
+                }
+                if line == "\r\n" {
+                    break;
+                }
+                if let Some((name, value)) = line.split_once(':') {
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value.trim().parse().unwrap_or(0);
+                    }
+                }
+            }
+            let mut body = vec![0; length];
+            if read.read_exact(&mut body).await.is_err() {
+                return;
+            }
+            let body = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+            seen.lock().expect("not poisoned").push((command, body));
+            let reply = b"{\"result\":{}}";
+            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", reply.len());
+            if write.write_all(head.as_bytes()).await.is_err() || write.write_all(reply).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+impl Drop for FakeCentrifugoApi {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Type-checks the TypeScript in `project/src` with tests/node's `tsc` under `--strict`
+/// (plus unused locals); panics with the compiler's output when it fails.
+pub fn tsc_strict(project: &Path) {
+    let tsc = root().join("tests/node/node_modules/.bin/tsc");
+    assert!(tsc.exists(), "{} is missing: run `npm ci` in tests/node", tsc.display());
+    let tsconfig = serde_json::json!({
+        "compilerOptions": {
+            "target": "es2022", "module": "es2022", "moduleResolution": "bundler", "strict": true,
+            "noEmit": true, "noUnusedLocals": true, "skipLibCheck": true, "types": []
+        },
+        "include": ["src"]
+    });
+    std::fs::write(project.join("tsconfig.json"), tsconfig.to_string()).expect("write tsconfig.json");
+    let out = Command::new(&tsc).args(["-p", "tsconfig.json"]).current_dir(project).output().expect("run tsc");
+    assert!(
+        out.status.success(),
+        "tsc --strict failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use plughost_e2e::{client, example_plugin, fixture_plugin, plughost, root, Host, PluginDir};
+use plughost_e2e::{client, example_plugin, fixture_plugin, plughost, root, tsc_strict, Host, PluginDir};
 use serde_json::{json, Value};
 
 /// The example plugins the snapshots are of: echo, whoami, notifications (with its manifest).
@@ -606,18 +606,7 @@ fn enum_params_and_colliding_type_names_compile_in_every_language() {
     std::fs::create_dir(&src).unwrap();
     std::fs::rename(ts.path().join("api.ts"), src.join("api.ts")).unwrap();
     std::fs::write(src.join("usage.ts"), PRIORITY_TS).unwrap();
-    // The TypeScript compiler of tests/node (`npm ci` there installs it).
-    let tsc = root().join("tests/node/node_modules/.bin/tsc");
-    assert!(tsc.exists(), "{} is missing: run `npm ci` in tests/node", tsc.display());
-    let tsconfig = json!({
-        "compilerOptions": {
-            "target": "es2022", "module": "es2022", "moduleResolution": "bundler", "strict": true,
-            "noEmit": true, "noUnusedLocals": true, "skipLibCheck": true, "types": []
-        },
-        "include": ["src"]
-    });
-    std::fs::write(ts.path().join("tsconfig.json"), tsconfig.to_string()).unwrap();
-    run(Command::new(&tsc).args(["-p", "tsconfig.json"]).current_dir(ts.path()), "tsc --strict");
+    tsc_strict(ts.path());
 
     let go_out = generate(dir.path(), "go");
     let api_go = std::fs::read_to_string(go_out.path().join("api.go")).unwrap();

@@ -9,9 +9,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use plughost_e2e::{example_plugin, fixture_plugin, plughost, root, Host, PluginDir};
+use plughost_e2e::{example_plugin, fixture_plugin, plughost, root, tsc_strict, FakeCentrifugoApi, Host, PluginDir};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 fn code(reply: &Value) -> u64 {
     reply["error"]["code"].as_u64().unwrap_or(0)
@@ -169,91 +168,23 @@ async fn pynotify_without_its_manifest_is_refused_naming_the_publish_grant() {
     assert!(err.contains("does not grant \"publish\": add grants = [\"publish\"] to pynotify.toml"), "{err}");
 }
 
-/// A stand-in for Centrifugo's server HTTP API: every command succeeds with an empty result;
-/// the (command, body) of each is kept.
-struct FakeApi {
-    url: String,
-    seen: Arc<Mutex<Vec<(String, Value)>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FakeApi {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/api", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let kept = seen.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(Self::serve(socket, kept.clone()));
-            }
-        });
-        Self { url, seen, task }
-    }
-
-    /// Answers the requests of one kept-alive connection.
-    async fn serve(socket: tokio::net::TcpStream, seen: Arc<Mutex<Vec<(String, Value)>>>) {
-        let (read, mut write) = socket.into_split();
-        let mut read = BufReader::new(read);
-        loop {
-            let mut request_line = String::new();
-            if read.read_line(&mut request_line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let path = request_line.split_whitespace().nth(1).unwrap_or_default();
-            let command = path.rsplit('/').next().unwrap_or_default().to_string();
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            if read.read_exact(&mut body).await.is_err() {
-                return;
-            }
-            seen.lock().unwrap().push((command, serde_json::from_slice(&body).unwrap_or(Value::Null)));
-            let reply = b"{\"result\":{}}";
-            let head =
-                format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", reply.len());
-            if write.write_all(head.as_bytes()).await.is_err() || write.write_all(reply).await.is_err() {
-                return;
-            }
-        }
-    }
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 #[tokio::test]
 async fn pynotify_with_its_manifest_publishes_to_the_users_channel() {
     let dir = PluginDir::new();
     let manifest = std::fs::read_to_string(root().join("plugins/pynotify.toml")).expect("plugins/pynotify.toml");
     dir.add("pynotify", &example_plugin("pynotify")).manifest("pynotify", &manifest);
-    let api = FakeApi::start().await;
+    let api = FakeCentrifugoApi::start().await;
     let host = Host::start(dir.path(), &[("PLUGHOST_CENTRIFUGO_API_URL", api.url.as_str())]).await.unwrap();
     let status = status_of(&host, "pynotify").await;
     assert!(status["sha256"].is_string() && status["last_refusal"].is_null(), "{status}");
     let reply = host.rpc("pynotify.send", json!({"user_id": "42", "title": "Hi", "body": "there"}), "u").await.unwrap();
     assert_eq!(reply, json!({"result": {"data": {"success": true, "message": "Notification sent"}}}));
-    let seen = api.seen.lock().unwrap().clone();
-    let publishes: Vec<&Value> = seen.iter().filter(|(c, _)| c == "publish").map(|(_, b)| b).collect();
-    assert_eq!(publishes.len(), 1, "{seen:?}");
-    assert_eq!(publishes[0]["channel"], "user#42", "{seen:?}");
-    assert_eq!(publishes[0]["data"], json!({"type": "notification", "title": "Hi", "body": "there"}), "{seen:?}");
+    let seen = api.seen();
+    assert_eq!(
+        api.publishes(),
+        vec![("user#42".to_string(), json!({"type": "notification", "title": "Hi", "body": "there"}))],
+        "{seen:?}"
+    );
 }
 
 /// What one `pyecho.echo` call came back as.
@@ -512,21 +443,5 @@ fn check_and_codegen_describe_the_python_and_js_methods() {
     std::fs::create_dir(&src).unwrap();
     std::fs::rename(out.path().join("api.ts"), src.join("api.ts")).unwrap();
     std::fs::write(src.join("usage.ts"), ECHOES_TS).unwrap();
-    let tsc = root().join("tests/node/node_modules/.bin/tsc");
-    assert!(tsc.exists(), "{} is missing: run `npm ci` in tests/node", tsc.display());
-    let tsconfig = json!({
-        "compilerOptions": {
-            "target": "es2022", "module": "es2022", "moduleResolution": "bundler", "strict": true,
-            "noEmit": true, "noUnusedLocals": true, "skipLibCheck": true, "types": []
-        },
-        "include": ["src"]
-    });
-    std::fs::write(out.path().join("tsconfig.json"), tsconfig.to_string()).unwrap();
-    let tsc_out = Command::new(&tsc).args(["-p", "tsconfig.json"]).current_dir(out.path()).output().unwrap();
-    assert!(
-        tsc_out.status.success(),
-        "tsc --strict:\n{}{}",
-        String::from_utf8_lossy(&tsc_out.stdout),
-        String::from_utf8_lossy(&tsc_out.stderr)
-    );
+    tsc_strict(out.path());
 }

@@ -9,12 +9,10 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use plughost_e2e::{plughost, root, Host, PluginDir};
+use plughost_e2e::{plughost, root, FakeCentrifugoApi, Host, PluginDir};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 /// The target folder every generated crate builds into.
 fn target_dir() -> PathBuf {
@@ -80,81 +78,8 @@ fn check(dir: &PluginDir, name: &str) -> Vec<String> {
     methods
 }
 
-/// A stand-in for Centrifugo's server HTTP API: every command succeeds with an empty result,
-/// and each (command, body) is kept.
-struct FakeApi {
-    url: String,
-    seen: Arc<Mutex<Vec<(String, Value)>>>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl FakeApi {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/api", listener.local_addr().unwrap());
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let kept = seen.clone();
-        let task = tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                tokio::spawn(Self::serve(socket, kept.clone()));
-            }
-        });
-        Self { url, seen, task }
-    }
-
-    /// Answers the requests of one kept-alive connection.
-    async fn serve(socket: tokio::net::TcpStream, seen: Arc<Mutex<Vec<(String, Value)>>>) {
-        let (read, mut write) = socket.into_split();
-        let mut read = BufReader::new(read);
-        loop {
-            let mut request_line = String::new();
-            if read.read_line(&mut request_line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            let command = request_line.split_whitespace().nth(1).unwrap_or_default().rsplit('/').next().unwrap_or_default().to_string();
-            let mut length = 0;
-            loop {
-                let mut line = String::new();
-                if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                    return;
-                }
-                if line == "\r\n" {
-                    break;
-                }
-                if let Some((name, value)) = line.split_once(':') {
-                    if name.eq_ignore_ascii_case("content-length") {
-                        length = value.trim().parse().unwrap_or(0);
-                    }
-                }
-            }
-            let mut body = vec![0; length];
-            if read.read_exact(&mut body).await.is_err() {
-                return;
-            }
-            seen.lock().unwrap().push((command, serde_json::from_slice(&body).unwrap_or(Value::Null)));
-            let reply = b"{\"result\":{}}";
-            let head = format!("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n", reply.len());
-            if write.write_all(head.as_bytes()).await.is_err() || write.write_all(reply).await.is_err() {
-                return;
-            }
-        }
-    }
-
-    /// (channel, data) of every publish so far.
-    fn publishes(&self) -> Vec<(String, Value)> {
-        let seen = self.seen.lock().unwrap();
-        seen.iter().filter(|(c, _)| c == "publish").map(|(_, b)| (b["channel"].as_str().unwrap_or_default().to_string(), b["data"].clone())).collect()
-    }
-}
-
-impl Drop for FakeApi {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
 /// A host serving `plugins` that publishes to `api`, with its key-value store in `state`.
-async fn host(plugins: &PluginDir, api: &FakeApi, state: &Path) -> Host {
+async fn host(plugins: &PluginDir, api: &FakeCentrifugoApi, state: &Path) -> Host {
     let state = state.display().to_string();
     let env = [("PLUGHOST_CENTRIFUGO_API_URL", api.url.as_str()), ("PLUGHOST_STATE_DIR", state.as_str())];
     Host::start(plugins.path(), &env).await.unwrap()
@@ -182,7 +107,7 @@ async fn the_rpc_template_builds_outside_the_repository_passes_its_tests_and_ser
 
     let plugins = plugins_folder("greeter", &wasm, &dir);
     assert_eq!(check(&plugins, "greeter"), ["greeter.greet"]);
-    let (api, state) = (FakeApi::start().await, tempfile::tempdir().unwrap());
+    let (api, state) = (FakeCentrifugoApi::start().await, tempfile::tempdir().unwrap());
     let host = host(&plugins, &api, state.path()).await;
     let reply = host.rpc("greeter.greet", json!({"name": "Ada"}), "42").await.unwrap();
     assert_eq!(reply["result"]["data"], json!({"text": "Hello, Ada!"}), "{reply}");
@@ -199,7 +124,7 @@ async fn the_subscribe_template_authorises_its_namespace_and_publishes_there() {
 
     let plugins = plugins_folder("topics", &wasm, &dir);
     assert_eq!(check(&plugins, "topics"), ["topics.notify"]);
-    let (api, state) = (FakeApi::start().await, tempfile::tempdir().unwrap());
+    let (api, state) = (FakeCentrifugoApi::start().await, tempfile::tempdir().unwrap());
     let host = host(&plugins, &api, state.path()).await;
     assert_eq!(subscribe(&host, "topics#news", "42").await, None);
     assert_eq!(subscribe(&host, "topics#news", "").await, Some(103));
@@ -218,7 +143,7 @@ async fn the_chat_template_keeps_messages_and_publishes_each() {
 
     let plugins = plugins_folder("rooms", &wasm, &dir);
     assert_eq!(check(&plugins, "rooms"), ["rooms.history", "rooms.send"]);
-    let (api, state) = (FakeApi::start().await, tempfile::tempdir().unwrap());
+    let (api, state) = (FakeCentrifugoApi::start().await, tempfile::tempdir().unwrap());
     let host = host(&plugins, &api, state.path()).await;
     assert_eq!(subscribe(&host, "rooms#lobby", "ada").await, None);
 
@@ -242,7 +167,7 @@ async fn dev_serves_a_generated_crate_with_its_manifest_and_swaps_in_an_edit() {
     let work = tempfile::tempdir().unwrap();
     let dir = new_plugin(work.path(), "devchat", "chat");
     let plugins = PluginDir::new();
-    let (api, state) = (FakeApi::start().await, tempfile::tempdir().unwrap());
+    let (api, state) = (FakeCentrifugoApi::start().await, tempfile::tempdir().unwrap());
     let host = host(&plugins, &api, state.path()).await;
     let mut dev = Command::new(plughost_e2e::plughost_bin())
         .args(["dev", dir.to_str().unwrap(), "--plugins", plugins.path().to_str().unwrap()])
