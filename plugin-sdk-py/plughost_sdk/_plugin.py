@@ -73,7 +73,7 @@ def rpc(name: str):
             # Built now: componentize-py snapshots the module after import, so describe
             # costs nothing at load.
             params_schema=_json_text(schema_of(ptype)),
-            result_schema=_json_text(schema_of(rtype)),
+            result_schema=_json_text(schema_of(rtype, output=True)),
             fn=fn,
             takes_params=takes_params,
         )

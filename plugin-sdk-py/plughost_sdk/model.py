@@ -207,10 +207,14 @@ def _is_model(tp) -> bool:
 # ---------------------------------------------------------------- JSON Schema
 
 
-def schema_of(tp) -> Dict[str, Any]:
-    """JSON Schema (draft 2020-12) of a params or result type."""
+def schema_of(tp, output: bool = False) -> Dict[str, Any]:
+    """JSON Schema (draft 2020-12) of a params type, or with `output` of a result type.
+
+    A result's dataclass and model fields are always serialized, defaults included, so in
+    `output` mode they are all required (as Pydantic's serialization schemas have them): a
+    typed client then gets `echoed: boolean`, not `echoed?: boolean`."""
     defs: Dict[str, Any] = {}
-    root = _schema(tp, defs, top=True)
+    root = _schema(tp, defs, top=True, output=output)
     if isinstance(tp, type) and _is_model(tp):
         root = {"$schema": "https://json-schema.org/draft/2020-12/schema", "title": tp.__name__, **root}
     else:
@@ -220,16 +224,16 @@ def schema_of(tp) -> Dict[str, Any]:
     return root
 
 
-def _schema(tp, defs, top=False) -> Dict[str, Any]:
+def _schema(tp, defs, top=False, output=False) -> Dict[str, Any]:
     doc = _annotated_doc(tp)
     tp = _unannotated(tp)
-    s = _schema_inner(tp, defs, top)
+    s = _schema_inner(tp, defs, top, output)
     if doc:
         s = {**s, "description": doc}
     return s
 
 
-def _schema_inner(tp, defs, top) -> Dict[str, Any]:
+def _schema_inner(tp, defs, top, output) -> Dict[str, Any]:
     if tp is Any or tp is object:
         return {}
     if tp is NoParams:
@@ -255,26 +259,26 @@ def _schema_inner(tp, defs, top) -> Dict[str, Any]:
     if _is_union(tp):
         non_null = [a for a in args if a is not type(None)]
         if len(non_null) == 1 and len(args) == 2:
-            inner = _schema(non_null[0], defs)
+            inner = _schema(non_null[0], defs, output=output)
             if set(inner) == {"type"} and isinstance(inner["type"], str):
                 return {"type": [inner["type"], "null"]}
             return {"anyOf": [inner, {"type": "null"}]}
-        return {"anyOf": [_schema(a, defs) for a in args]}
+        return {"anyOf": [_schema(a, defs, output=output) for a in args]}
     if origin in (list, List, tuple, set, frozenset) or tp in (list, tuple, set):
         if origin is tuple and args and args[-1] is not Ellipsis:
-            return {"type": "array", "prefixItems": [_schema(a, defs) for a in args],
+            return {"type": "array", "prefixItems": [_schema(a, defs, output=output) for a in args],
                     "minItems": len(args), "maxItems": len(args)}
         s = {"type": "array"}
         if args:
-            s["items"] = _schema(args[0], defs)
+            s["items"] = _schema(args[0], defs, output=output)
         return s
     if origin in (dict, Dict) or tp is dict:
         s = {"type": "object"}
         if len(args) == 2:
-            s["additionalProperties"] = _schema(args[1], defs)
+            s["additionalProperties"] = _schema(args[1], defs, output=output)
         return s
     if _is_model(tp):
-        body = _object_schema(tp, defs)
+        body = _object_schema(tp, defs, output)
         if top:
             return body
         defs.setdefault(tp.__name__, body)
@@ -282,11 +286,11 @@ def _schema_inner(tp, defs, top) -> Dict[str, Any]:
     raise TypeError(f"plughost_sdk: no JSON Schema for type {tp!r}")
 
 
-def _object_schema(cls, defs) -> Dict[str, Any]:
+def _object_schema(cls, defs, output=False) -> Dict[str, Any]:
     props: Dict[str, Any] = {}
     required: List[str] = []
     for spec in _specs(cls):
-        s = dict(_schema(spec.tp, defs))
+        s = dict(_schema(spec.tp, defs, output=output))
         if spec.doc:
             s["description"] = spec.doc
         info = spec.info
@@ -310,7 +314,7 @@ def _object_schema(cls, defs) -> Dict[str, Any]:
                 except (TypeError, ValueError):
                     pass
         props[spec.key] = s
-        if spec.required:
+        if spec.required or (output and not _is_typeddict(cls)):
             required.append(spec.key)
     out: Dict[str, Any] = {"type": "object"}
     doc = _class_doc(cls)

@@ -196,3 +196,27 @@ def test_encode_result():
     with pytest.raises(RpcError) as e:
         encode_result({"x": float("nan")})
     assert e.value.code == 500
+
+
+def test_a_result_schema_requires_every_field_since_every_field_is_serialized():
+    class Inner(BaseModel):
+        note: str = "n"
+
+    class Reply(BaseModel):
+        session_id: str
+        echoed: bool = True
+        inner: Optional[Inner] = None
+
+    params = schema_of(Reply)
+    assert params["required"] == ["session_id"]
+    result = schema_of(Reply, output=True)
+    assert result["required"] == ["session_id", "echoed", "inner"]
+    assert result["properties"]["echoed"]["default"] is True
+    assert result["$defs"]["Inner"]["required"] == ["note"]
+    assert set(json.loads(encode_result(Reply(session_id="s")))) == {"session_id", "echoed", "inner"}
+
+    class Partial(TypedDict, total=False):
+        maybe: int
+
+    # A TypedDict's absent keys stay absent in the reply, so they stay optional.
+    assert "required" not in schema_of(Partial, output=True)
