@@ -2,7 +2,7 @@
 // Builds a JavaScript/TypeScript plugin into a plughost component:
 //
 //   plughost-js-build <plugin.js|.ts> -o <out.wasm> [--manifest <name.toml>] [--wit <dir>]
-//                     [--engine starlingmonkey|quickjs]
+//                     [--http-wit <dir>] [--engine starlingmonkey|quickjs]
 //
 // 1. reads the manifest's `grants` (default: `<out name>.toml` beside the entry's folder):
 //    the component imports only the interfaces those grants allow (log always), since the
@@ -10,20 +10,25 @@
 // 2. writes a WIT world of exactly those imports (plus the handler export) and an entry that
 //    wires them into the SDK and re-exports `handler`;
 // 3. bundles entry, plugin, SDK and zod into one ES module (rolldown; TypeScript is stripped);
-// 4. componentizes it: with componentize-js (StarlingMonkey, the default; `fetch` only for
-//    "http"), or with componentize-qjs (QuickJS, `--engine quickjs`: a 3 MB component instead of
-//    14 MB, compiled in 2 s instead of 10-14 s, about half the per-call time; no `fetch`, so no
-//    "http" grant).
+// 4. componentizes it: with componentize-js (StarlingMonkey, the default), or with
+//    componentize-qjs (QuickJS, `--engine quickjs`: a 3 MB component instead of 14 MB,
+//    compiled in 2 s instead of 10-14 s, about half the per-call time; sync handlers only, so
+//    no "http" grant, whose API is awaited).
+//
+// The "http" grant imports wasi:http/outgoing-handler and wasi:http/types at the version of
+// the host's wasmtime-wasi-http WIT (found in cargo's registry, as plugin-sdk-py/build.py
+// does); the SDK's http client calls them directly.
 
 import { componentize } from "@bytecodealliance/componentize-js";
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { rolldown } from "rolldown";
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { homedir, tmpdir } from "node:os";
 import { basename, dirname, extname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const SDK = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+const REPO = resolve(SDK, "..");
 const CONTRACT = "0.1.2";
 
 /** WIT imports (and the SDK's name for each) per grant; `log` needs none. */
@@ -38,23 +43,70 @@ const IMPORTS = {
     ["batch", "wasi:keyvalue/batch@0.2.0-draft"],
     ["kvTtl", `plughost:rpc/kv-ttl@${CONTRACT}`],
   ],
+  // The version is that of the host's wasi:http WIT, found at build time (httpWit).
+  http: [
+    ["outgoingHandler", "wasi:http/outgoing-handler@{http}"],
+    ["httpTypes", "wasi:http/types@{http}"],
+  ],
 };
+
+// The crate whose WIT is the wasi:http the host implements (as plugin-sdk-py/build.py).
+const HTTP_CRATE = "wasmtime-wasi-http";
+
+/**
+ * The folder of `wasi:*` WIT packages (http and those it uses, one file each) the host's
+ * wasmtime-wasi-http was built from: `--http-wit`, PLUGHOST_WASI_HTTP_WIT, or that crate (its
+ * version from Cargo.lock) in cargo's registry. Not vendored: it would drift from the host.
+ */
+function httpWit(explicit) {
+  explicit = explicit ?? process.env.PLUGHOST_WASI_HTTP_WIT;
+  let found;
+  if (explicit) {
+    found = resolve(explicit);
+  } else {
+    const lock = readFileSync(join(REPO, "Cargo.lock"), "utf8");
+    const m = new RegExp(`^name = "${HTTP_CRATE}"\nversion = "([^"]+)"`, "m").exec(lock);
+    if (!m) throw new Error(`no ${HTTP_CRATE} in Cargo.lock; give --http-wit`);
+    const registry = join(process.env.CARGO_HOME ?? join(homedir(), ".cargo"), "registry", "src");
+    const hits = () =>
+      (existsSync(registry) ? readdirSync(registry) : [])
+        .map((index) => join(registry, index, `${HTTP_CRATE}-${m[1]}`, "wit", "deps"))
+        .filter((p) => existsSync(join(p, "http.wit")))
+        .sort();
+    let dirs = hits();
+    if (dirs.length === 0) {
+      // A clean checkout may build JS plugins before the host: fetch its crates.
+      console.error(`plughost-js-build: fetching the host's crates for ${HTTP_CRATE}'s WIT (cargo fetch)`);
+      spawnSync("cargo", ["fetch", "--locked", "--manifest-path", join(REPO, "Cargo.toml")], { stdio: "inherit" });
+      dirs = hits();
+    }
+    if (dirs.length === 0) {
+      throw new Error(`${HTTP_CRATE} ${m[1]}'s WIT is not in cargo's registry (${registry}); run \`cargo fetch\` in the repository, or give --http-wit`);
+    }
+    found = dirs[0];
+  }
+  const text = existsSync(join(found, "http.wit")) ? readFileSync(join(found, "http.wit"), "utf8") : "";
+  const v = /^package\s+wasi:http@([^;\s]+);/m.exec(text);
+  if (!v) throw new Error(`${join(found, "http.wit")} is not the wasi:http package`);
+  return { dir: found, version: v[1] };
+}
 
 function usage(message) {
   if (message) console.error(`plughost-js-build: ${message}`);
   console.error(
-    "usage: plughost-js-build <plugin.js|.ts> -o <out.wasm> [--manifest <name.toml>] [--wit <dir>] [--engine starlingmonkey|quickjs]",
+    "usage: plughost-js-build <plugin.js|.ts> -o <out.wasm> [--manifest <name.toml>] [--wit <dir>] [--http-wit <dir>] [--engine starlingmonkey|quickjs]",
   );
   process.exit(2);
 }
 
 function parseArgs(argv) {
-  const args = { entry: undefined, out: undefined, manifest: undefined, wit: resolve(SDK, "..", "wit"), engine: "starlingmonkey" };
+  const args = { entry: undefined, out: undefined, manifest: undefined, wit: resolve(SDK, "..", "wit"), httpWit: undefined, engine: "starlingmonkey" };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === "-o" || a === "--out") args.out = argv[++i];
     else if (a === "--manifest") args.manifest = argv[++i];
     else if (a === "--wit") args.wit = argv[++i];
+    else if (a === "--http-wit") args.httpWit = argv[++i];
     else if (a === "--engine") args.engine = argv[++i];
     else if (a === "-h" || a === "--help") usage();
     else if (a.startsWith("-")) usage(`unknown option ${a}`);
@@ -87,11 +139,14 @@ async function main() {
     ? resolve(args.manifest)
     : [join(dirname(entry), "..", `${name}.toml`), join(dirname(entry), `${name}.toml`)].find((p) => existsSync(p));
   const grants = manifest ? grantsOf(readFileSync(manifest, "utf8")) : [];
-  const interfaces = ["log", ...grants].flatMap((g) => IMPORTS[g] ?? []);
   const http = grants.includes("http");
   if (http && args.engine === "quickjs") {
-    throw new Error('the quickjs engine has no fetch: a plugin granted "http" builds with --engine starlingmonkey');
+    throw new Error('the SDK\'s http is async, which --engine quickjs cannot wait for: a plugin granted "http" builds with --engine starlingmonkey');
   }
+  const wasiHttp = http ? httpWit(args.httpWit) : undefined;
+  const interfaces = ["log", ...new Set(grants)]
+    .flatMap((g) => IMPORTS[g] ?? [])
+    .map(([short, name]) => [short, name.replace("{http}", wasiHttp?.version)]);
 
   const work = mkdtempSync(join(tmpdir(), "plughost-js-"));
   try {
@@ -100,6 +155,11 @@ async function main() {
     mkdirSync(join(wit, "deps", "plughost-rpc"), { recursive: true });
     cpSync(join(args.wit, "plughost.wit"), join(wit, "deps", "plughost-rpc", "plughost.wit"));
     cpSync(join(args.wit, "deps", "keyvalue"), join(wit, "deps", "keyvalue"), { recursive: true });
+    if (wasiHttp) {
+      for (const f of readdirSync(wasiHttp.dir).filter((f) => f.endsWith(".wit"))) {
+        cpSync(join(wasiHttp.dir, f), join(wit, "deps", f));
+      }
+    }
     writeFileSync(join(wit, "world.wit"), witWorld(interfaces));
 
     // The entry: the granted interfaces wired into the SDK, the plugin, the handler export.
@@ -110,7 +170,7 @@ async function main() {
       [
         ...imports,
         `import { setHost } from ${JSON.stringify(join(SDK, "src", "host.js"))};`,
-        `setHost({ ${[...interfaces.map(([s]) => s), `httpEnabled: ${http}`, `asyncExports: ${args.engine !== "quickjs"}`].join(", ")} });`,
+        `setHost({ ${[...interfaces.map(([s]) => s), `asyncExports: ${args.engine !== "quickjs"}`].join(", ")} });`,
         `import ${JSON.stringify(entry)};`,
         `export { handler } from ${JSON.stringify(join(SDK, "src", "index.js"))};`,
         "",
@@ -144,6 +204,9 @@ async function main() {
         { stdio: ["ignore", "ignore", "inherit"] });
       component = readFileSync(output);
     } else {
+      // StarlingMonkey's own wasi:http (its fetch) only with the grant. With it on, the world's
+      // wasi:http imports (the host's version) and the engine's are one import, and fetch
+      // still works beside the SDK's client; with it off, the imports work and fetch traps.
       const disableFeatures = http ? ["fetch-event"] : ["http", "fetch-event"];
       ({ component } = await componentize({
         sourcePath: bundled,
@@ -163,7 +226,7 @@ async function main() {
     writeFileSync(tmp, bytes);
     renameSync(tmp, out);
     console.error(
-      `plughost-js-build: ${out} (${args.engine}, ${(component.length / 1e6).toFixed(1)} MB; imports ${interfaces.map(([, n]) => n).join(", ")}${http ? ", wasi:http" : ""})`,
+      `plughost-js-build: ${out} (${args.engine}, ${(component.length / 1e6).toFixed(1)} MB; imports ${interfaces.map(([, n]) => n).join(", ")})`,
     );
   } finally {
     // PLUGHOST_JS_KEEP=1 keeps the generated world, entry and bundle (for debugging a build).

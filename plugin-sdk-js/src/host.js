@@ -9,16 +9,17 @@ import { decodeUtf8, encodeUtf8 } from "./utf8.js";
 let wit = {};
 
 /**
- * Wires in the WIT imports: `{ log, config, publish, terminal, store, atomics, batch, kvTtl }`
- * (those the plugin imports; the build entry does this). Tests pass a fake with the same shape.
+ * Wires in the WIT imports: `{ log, config, publish, terminal, store, atomics, batch, kvTtl,
+ * outgoingHandler, httpTypes }` (those the plugin imports; the build entry does this). Tests
+ * pass a fake with the same shape.
  */
 export function setHost(bindings) {
   wit = { ...bindings };
 }
 
-/** Whether this build has the engine's `fetch` (false: built without the "http" grant). */
-export function httpEnabled() {
-  return wit.httpEnabled !== false;
+/** `{ outgoingHandler, httpTypes }` (wasi:http), or `undefined` when built without the "http" grant. */
+export function httpBindings() {
+  return wit.outgoingHandler && wit.httpTypes ? { outgoingHandler: wit.outgoingHandler, httpTypes: wit.httpTypes } : undefined;
 }
 
 /** Whether exports may return a Promise the engine settles (StarlingMonkey does, QuickJS's sync runtime does not). */

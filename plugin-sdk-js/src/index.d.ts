@@ -139,6 +139,20 @@ export declare class Bucket {
 }
 export declare const kv: Readonly<{ open(name: string): Bucket }>;
 
+/** A request's options (the `fetch` ones that apply; the host follows no redirects). */
+export interface HttpRequestInit {
+  /** `GET` unless given. */
+  method?: string;
+  /** Values as text or bytes; the host refuses hop-by-hop ones such as `host` or `connection`. */
+  headers?: Record<string, string | Uint8Array> | Iterable<[string, string | Uint8Array]>;
+  body?: string | Uint8Array | ArrayBuffer | ArrayBufferView | null;
+  /**
+   * Milliseconds to connect and again to the response's head; the manifest's `[http] timeout`
+   * and the call's deadline bound the whole request whatever this says.
+   */
+  timeoutMs?: number;
+}
+/** A response, read to the end (header names in lower case, in order). */
 export interface HttpResponse {
   status: number;
   headers: [string, string][];
@@ -149,9 +163,9 @@ export interface HttpResponse {
   json<T = unknown>(): T;
 }
 export declare const http: Readonly<{
-  request(url: string, init?: RequestInit): Promise<HttpResponse>;
-  get(url: string, init?: RequestInit): Promise<HttpResponse>;
-  postJson(url: string, value: unknown, init?: RequestInit): Promise<HttpResponse>;
+  request(url: string, init?: HttpRequestInit): Promise<HttpResponse>;
+  get(url: string, init?: HttpRequestInit): Promise<HttpResponse>;
+  postJson(url: string, value: unknown, init?: HttpRequestInit): Promise<HttpResponse>;
 }>;
 
 /** Wires in the WIT imports (the build's entry does this; tests use TestHost). */

@@ -20,7 +20,33 @@ export declare class TestHost {
   failPublish(tag: string, detail?: string): this;
   failTerminal(tag: string, detail?: string): this;
   failKv(tag: string, detail?: string): this;
+  /** Fails every HTTP request with a wasi:http error-code (`connection-refused`, `HTTP-request-denied`, ...). */
+  failHttp(tag: string, val?: unknown): this;
+  /** Removes the injected failures (not the registered HTTP routes). */
   heal(): this;
+  /**
+   * Answers `method url`. An origin with nothing registered is denied (1003), like one outside
+   * `allowed_hosts`; a registered origin answers 404 for other paths.
+   */
+  httpResponse(
+    method: string,
+    url: string,
+    response?: { status?: number; headers?: Record<string, string> | [string, string][]; body?: string | Uint8Array },
+  ): this;
+  httpJson(method: string, url: string, status: number, value: unknown): this;
+  /** Fails `method url` with a wasi:http error-code. */
+  httpFailure(method: string, url: string, tag: string, val?: unknown): this;
+  /** Every request sent, in order. */
+  httpRequests: {
+    method: string;
+    url: string;
+    headers: [string, string][];
+    body: Uint8Array;
+    connectTimeoutMs?: number;
+    firstByteTimeoutMs?: number;
+  }[];
+  /** The manifest's `[http] max_response_body` (default 4 MiB): a longer body fails 1009. */
+  httpMaxResponseBody: number;
   /** The decoded result (a Promise for an async handler), or throws RpcError. */
   call(method: string, conn: WitConn, params?: unknown): any;
   subscribe(channel: string, conn: WitConn, data?: unknown): any;

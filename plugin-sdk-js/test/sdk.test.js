@@ -7,7 +7,8 @@ import {
   log, config, terminal, kv,
 } from "../src/index.js";
 import { TestHost, user, anonymous } from "../src/testing.js";
-import { classify } from "../src/http.js";
+import { fromCode, parseUrl } from "../src/http.js";
+import { http } from "../src/index.js";
 
 const Echo = z.object({ session_id: z.string(), data: z.string() });
 const Outer = z.object({
@@ -185,12 +186,31 @@ test("terminal, kv and http errors map to the Rust SDK's codes", () => {
     const r = new HttpError(kind, "x").toRpcError();
     assert.deepEqual([r.code, r.temporary], [code, temporary], kind);
   }
-  assert.equal(classify(new TypeError("HttpRequestDenied")).kind, "denied");
-  // StarlingMonkey's fetch says the same for a denial, a refused connection and a timeout.
-  const opaque = classify(new TypeError("NetworkError when attempting to fetch resource")).toRpcError();
-  assert.deepEqual([opaque.code, opaque.temporary], [1008, true]);
-  assert.match(opaque.message, /does not say why \(a denied origin looks the same\)/);
-  assert.ok(!classify(new TypeError("failed http://x/?token=secret")).message.includes("secret"));
+  // wasi:http error-code cases (componentize-js's tags) sort as the Rust SDK's from_code.
+  const wire = [
+    [{ tag: "HTTP-request-denied" }, 1003, false, "outbound HTTP denied: HttpRequestDenied"],
+    [{ tag: "destination-IP-prohibited" }, 1003, false, "outbound HTTP denied: DestinationIpProhibited"],
+    [{ tag: "HTTP-response-timeout" }, 1008, true, "outbound HTTP timed out: HttpResponseTimeout"],
+    [{ tag: "connection-limit-reached" }, 1008, true, "outbound HTTP timed out: ConnectionLimitReached"],
+    [{ tag: "connection-refused" }, 1008, true, "outbound HTTP unavailable: ConnectionRefused"],
+    [{ tag: "DNS-error", val: { rcode: "NXDOMAIN", infoCode: undefined } }, 1008, true, "outbound HTTP unavailable: DnsError(rcode: NXDOMAIN)"],
+    [{ tag: "HTTP-response-body-size", val: 10n }, 1009, false, "outbound HTTP too large: HttpResponseBodySize(10)"],
+    [{ tag: "HTTP-request-URI-invalid" }, 1007, false, "outbound HTTP failed: HttpRequestUriInvalid"],
+  ];
+  for (const [code, n, temporary, message] of wire) {
+    const r = fromCode(code).toRpcError();
+    assert.deepEqual([r.code, r.temporary, r.message], [n, temporary, message], code.tag);
+  }
+  assert.ok(!fromCode({ tag: "internal-error", val: "GET http://x/?token=secret failed" }).message.includes("secret"));
+});
+
+test("URLs split into request parts as the Rust SDK splits them", () => {
+  assert.deepEqual(parseUrl("http://127.0.0.1:8000/users/42?x=1#frag"), { tls: false, authority: "127.0.0.1:8000", pathWithQuery: "/users/42?x=1" });
+  assert.equal(parseUrl("HTTPS://api.example.com").pathWithQuery, "/");
+  assert.equal(parseUrl("https://api.example.com?q").pathWithQuery, "/?q");
+  for (const bad of ["ftp://example.com/", "example.com/users", "http:///path"]) {
+    assert.throws(() => parseUrl(bad), (e) => e instanceof HttpError && e.kind === "other" && !e.message.includes("example"), bad);
+  }
 });
 
 test("a thrown host error becomes its client error", () => {
@@ -254,9 +274,76 @@ test("anonymous conns and meta", () => {
 
 test("http without the grant fails with advice instead of trapping", async () => {
   const { setHost } = await import("../src/host.js");
-  const { http } = await import("../src/index.js");
-  setHost({ httpEnabled: false });
+  setHost({ log: {} });
   await assert.rejects(http.get("http://127.0.0.1:9/"), (e) => e instanceof HttpError && e.kind === "denied" && /"http"/.test(e.message));
+});
+
+test("http answers from the registered routes, over the wasi:http bindings", async () => {
+  host.httpJson("GET", "http://api.test/users/7", 200, { id: "7", name: "User 7" });
+  const res = await http.get("http://API.test/users/7#ignored");
+  assert.deepEqual([res.status, res.isSuccess, res.header("Content-Type")], [200, true, "application/json"]);
+  assert.deepEqual(res.json(), { id: "7", name: "User 7" });
+  assert.equal(res.text(), '{"id":"7","name":"User 7"}');
+  assert.deepEqual(res.headers, [["content-type", "application/json"]]);
+  // A status that is not 2xx is a response, not an error.
+  const missing = await http.get("http://api.test/users/nobody");
+  assert.deepEqual([missing.status, missing.isSuccess, missing.body.length], [404, false, 0]);
+  assert.deepEqual(host.httpRequests.map((r) => [r.method, r.url]), [["GET", "http://API.test/users/7"], ["GET", "http://api.test/users/nobody"]]);
+});
+
+test("a request body goes out in chunks, with its length and the caller's headers", async () => {
+  host.httpResponse("POST", "https://api.test/echo", { status: 201, body: "made" });
+  const big = "x".repeat(10_000);
+  const res = await http.postJson("https://api.test/echo", { big }, { headers: [["X-Trace", "t1"]], timeoutMs: 1500 });
+  assert.equal(res.status, 201);
+  const [sent] = host.httpRequests;
+  assert.equal(new TextDecoder().decode(sent.body), JSON.stringify({ big }));
+  assert.deepEqual(sent.headers, [["x-trace", "t1"], ["content-type", "application/json"], ["content-length", String(sent.body.length)]]);
+  assert.deepEqual([sent.connectTimeoutMs, sent.firstByteTimeoutMs], [1500, 1500]);
+  await http.request("https://api.test/echo", { method: "post", headers: { "content-type": "text/plain", "content-length": "3" }, body: new Uint8Array([1, 2, 3]) });
+  assert.deepEqual(host.httpRequests[1].headers, [["content-type", "text/plain"], ["content-length", "3"]]);
+  assert.deepEqual([...host.httpRequests[1].body], [1, 2, 3]);
+});
+
+test("http failures map like the Rust SDK's and never name the URL", async () => {
+  const fails = async (p, code, temporary, kind) => {
+    await assert.rejects(p, (e) => {
+      assert.ok(e instanceof HttpError, String(e));
+      const r = e.toRpcError();
+      assert.deepEqual([e.kind, r.code, r.temporary], [kind, code, temporary]);
+      assert.ok(!r.message.includes("token") && !r.message.includes("api.test"), r.message);
+      return true;
+    });
+  };
+  // No route for the origin: what the host answers for one outside allowed_hosts.
+  await fails(http.get("http://elsewhere.test/?token=1"), 1003, false, "denied");
+  host.httpFailure("GET", "http://api.test/down?token=1", "connection-refused");
+  await fails(http.get("http://api.test/down?token=1"), 1008, true, "unavailable");
+  host.failHttp("HTTP-response-timeout");
+  await fails(http.get("http://api.test/down?token=1"), 1008, true, "timeout");
+  host.heal();
+  // Past the plugin's max_response_body: the host says so only in the stream's error.
+  host.httpMaxResponseBody = 100_000;
+  host.httpResponse("GET", "http://api.test/big", { body: new Uint8Array(300_000) });
+  await fails(http.get("http://api.test/big"), 1009, false, "too-large");
+  host.httpMaxResponseBody = 300_000;
+  assert.equal((await http.get("http://api.test/big")).body.length, 300_000);
+  await fails(http.get("ftp://api.test/"), 1007, false, "other");
+  await fails(http.request("http://api.test/", { headers: { host: "evil.test" } }), 1007, false, "other");
+  await fails(http.postJson("http://api.test/", 1n), 1007, false, "other");
+  await fails(http.get("http://api.test/", { timeoutMs: -1 }), 1007, false, "other");
+  host.httpResponse("GET", "http://api.test/html", { body: "<html>secret</html>" });
+  const html = await http.get("http://api.test/html");
+  assert.throws(() => html.json(), (e) => e instanceof HttpError && e.toRpcError().code === 1007 && !e.message.includes("secret"));
+});
+
+test("a handler's uncaught HttpError answers the call with its code", async () => {
+  rpc("t.fetch", async (_conn, p) => (await http.get(p.url)).json());
+  host.httpJson("GET", "http://api.test/u", 200, { ok: 1 });
+  assert.deepEqual(await host.call("t.fetch", user("1"), { url: "http://api.test/u" }), { ok: 1 });
+  await assert.rejects(host.call("t.fetch", user("1"), { url: "http://other.test/u" }), (e) => e.code === 1003 && !e.temporary && !e.message.includes("other.test"));
+  host.failHttp("connection-refused");
+  await assert.rejects(host.call("t.fetch", user("1"), { url: "http://api.test/u" }), (e) => e.code === 1008 && e.temporary);
 });
 
 test("an async handler that throws is 500 too", async () => {

@@ -436,8 +436,8 @@ async fn python_sdk_a_server_that_hangs_times_out_with_1008() {
     assert!(elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(2), "took {elapsed:?}");
 }
 
-/// The `jshttp` JavaScript fixture (the SDK's `http` over StarlingMonkey's fetch) under
-/// `manifest`, in a host of its own.
+/// The `jshttp` JavaScript fixture (the SDK's `http` over `wasi:http/outgoing-handler`, and
+/// the engine's fetch) under `manifest`, in a host of its own.
 async fn js_host(manifest: &str) -> (PluginDir, Host) {
     let wasm = fixture_plugin("jshttp");
     assert!(wasm.exists(), "{} is not built: run `make js-fixtures`", wasm.display());
@@ -448,32 +448,71 @@ async fn js_host(manifest: &str) -> (PluginDir, Host) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn javascript_sdk_reaches_an_allowed_origin_and_an_unlisted_one_is_never_reached() {
+async fn javascript_sdk_get_to_an_allowed_origin_returns_the_servers_body() {
+    let backend = Backend::start().await;
+    let (_dir, host) = js_host(&granted(&[&backend.origin()], "")).await;
+    let reply = host.rpc("jshttp.fetch", json!({"url": format!("{}/users/7", backend.origin())}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"], json!({"status": 200, "body": r#"{"id":"7","name":"User 7"}"#}), "{reply}");
+    // A body goes out whole, in chunks, with its length (the backend reads Content-Length only).
+    let url = format!("{}/echo-size", backend.origin());
+    let reply = host.rpc("jshttp.fetch", json!({"url": url, "method": "POST", "body": "x".repeat(10_000)}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"]["body"], r#"{"received":10000}"#, "{reply}");
+    // A status that is not 2xx is a response, not an error.
+    let reply = host.rpc("jshttp.fetch", json!({"url": format!("{}/users/nobody", backend.origin())}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"]["status"], 404, "{reply}");
+    // The engine's own fetch still works beside the SDK's client.
+    let reply = host.rpc("jshttp.raw", json!({"url": format!("{}/users/8", backend.origin())}), "u").await.unwrap();
+    assert_eq!(reply["result"]["data"], json!({"status": 200, "body": r#"{"id":"8","name":"User 8"}"#}), "{reply}");
+    assert_eq!(backend.requests(), ["/users/7", "/echo-size", "/users/nobody", "/users/8"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_sdk_tells_a_denied_origin_1003_from_a_refused_connection_1008() {
     let (listed, other) = (Backend::start().await, Backend::start().await);
     // A listed origin nobody listens on: a refused connection, to compare with a denial.
     let closed = format!("http://127.0.0.1:{}", plughost_e2e::free_port());
     let (_dir, host) = js_host(&granted(&[&listed.origin(), &closed], "")).await;
-    let reply = host.rpc("jshttp.fetch", json!({"url": format!("{}/users/7", listed.origin())}), "u").await.unwrap();
-    assert_eq!(reply["result"]["data"], json!({"status": 200, "body": r#"{"id":"7","name":"User 7"}"#}), "{reply}");
+    let message = |reply: &Value| reply["error"]["message"].as_str().unwrap_or_default().to_string();
 
-    let denied = host.rpc("jshttp.fetch", json!({"url": format!("{}/users/7", other.origin())}), "u").await.unwrap();
+    let denied = host.rpc("jshttp.fetch", json!({"url": format!("{}/users/7?token=secret", other.origin())}), "u").await.unwrap();
+    assert_eq!(code(&denied), 1003, "{denied}");
+    assert_eq!(denied["error"]["temporary"], false, "{denied}");
+    assert!(message(&denied).starts_with("outbound HTTP denied: "), "not the Rust SDK's message: {denied}");
+    assert!(!message(&denied).contains("127.0.0.1") && !message(&denied).contains("secret"), "the reply names the URL: {denied}");
     assert!(other.requests().is_empty(), "an unlisted origin was reached: {:?}", other.requests());
-    assert!(!denied["error"]["message"].as_str().unwrap_or_default().contains("127.0.0.1"), "the reply names the URL: {denied}");
-    // The known gap: StarlingMonkey's fetch rejects a denial exactly as it rejects a refused
-    // connection, so the SDK cannot say 1003 and says unavailable (1008, temporary). When
-    // these differ, the engine exposes the wasi:http error-code and the SDK can map it.
+
     let refused = host.rpc("jshttp.fetch", json!({"url": format!("{closed}/users/7")}), "u").await.unwrap();
-    assert_eq!((code(&denied), code(&refused)), (1008, 1008), "{denied} {refused}");
-    // The same words, under different request ids.
-    let words = |reply: &Value| reply["error"]["message"].as_str().unwrap_or_default().split(" (request ").next().unwrap_or_default().to_string();
-    assert_eq!(words(&denied), words(&refused));
-    assert_eq!(denied["error"]["temporary"], true);
+    assert_eq!(code(&refused), 1008, "{refused}");
+    assert_eq!(refused["error"]["temporary"], true, "{refused}");
+    assert!(message(&refused).starts_with("outbound HTTP unavailable: "), "{refused}");
+    assert!(!message(&refused).contains("127.0.0.1"), "the reply names the URL: {refused}");
+
+    // The engine's fetch still cannot tell them apart: the SDK does not use it.
     let raw_denied = host.rpc("jshttp.raw", json!({"url": format!("{}/users/7", other.origin())}), "u").await.unwrap();
     let raw_refused = host.rpc("jshttp.raw", json!({"url": format!("{closed}/users/7")}), "u").await.unwrap();
-    assert_eq!(raw_denied["result"]["data"]["error"], "TypeError: NetworkError when attempting to fetch resource", "{raw_denied}");
-    assert_eq!(raw_denied["result"]["data"], raw_refused["result"]["data"]);
-    // The host itself knew: its log says the origin was denied.
+    assert_eq!(raw_denied["result"]["data"], raw_refused["result"]["data"], "{raw_denied} {raw_refused}");
     assert!(host.log_text().contains("outside the plugin's allowed_hosts denied"), "{}", host.log_text());
     assert!(other.requests().is_empty());
-    assert_eq!(listed.requests(), ["/users/7"]);
+    assert!(listed.requests().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn javascript_sdk_a_server_that_hangs_times_out_with_1008_and_a_body_over_the_cap_is_1009() {
+    let backend = Backend::start().await;
+    let slow = format!("{}/slow?ms=10000", backend.origin());
+    // The plugin's own, shorter timeout (`timeoutMs`) under the manifest's 30 s.
+    let (_dir, host) = js_host(&granted(&[&backend.origin()], "timeout = \"30s\"\nmax_response_body = \"1 MiB\"\n")).await;
+    let started = Instant::now();
+    let reply = host.rpc("jshttp.fetch", json!({"url": slow, "timeoutMs": 500}), "u").await.unwrap();
+    let elapsed = started.elapsed();
+    assert_eq!(code(&reply), 1008, "{reply}");
+    assert_eq!(reply["error"]["temporary"], true);
+    assert!(reply["error"]["message"].as_str().unwrap_or_default().starts_with("outbound HTTP timed out: "), "{reply}");
+    assert!(elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(2), "took {elapsed:?}");
+    // Chunked, so refused while streaming; then with its length, refused at the headers.
+    for url in [format!("{}/big?mb=2", backend.origin()), format!("{}/big?mb=2&declared", backend.origin())] {
+        let reply = host.rpc("jshttp.fetch", json!({"url": url}), "u").await.unwrap();
+        assert_eq!(code(&reply), 1009, "{url}: {reply}");
+        assert_eq!(reply["error"]["temporary"], false);
+    }
 }
