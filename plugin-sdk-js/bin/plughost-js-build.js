@@ -5,8 +5,8 @@
 //                     [--http-wit <dir>] [--engine starlingmonkey|quickjs]
 //
 // 1. reads the manifest's `grants` (default: `<out name>.toml` beside the entry's folder):
-//    the component imports only the interfaces those grants allow (log always), since the
-//    host refuses a plugin importing what its manifest does not grant;
+//    the component imports only the interfaces those grants allow (log and wasi:cli/exit
+//    always), since the host refuses a plugin importing what its manifest does not grant;
 // 2. writes a WIT world of exactly those imports (plus the handler export) and an entry that
 //    wires them into the SDK and re-exports `handler`;
 // 3. bundles entry, plugin, SDK and zod into one ES module (rolldown; TypeScript is stripped);
@@ -17,7 +17,8 @@
 //
 // The "http" grant imports wasi:http/outgoing-handler and wasi:http/types at the version of
 // the host's wasmtime-wasi-http WIT (found in cargo's registry, as plugin-sdk-py/build.py
-// does); the SDK's http client calls them directly.
+// does); the SDK's http client calls them directly. wasi:cli/exit comes from the same WIT:
+// the SDK calls it to trap on an exception that is not an RpcError.
 
 import { componentize } from "@bytecodealliance/componentize-js";
 import { execFileSync, spawnSync } from "node:child_process";
@@ -88,7 +89,9 @@ function httpWit(explicit) {
   const text = existsSync(join(found, "http.wit")) ? readFileSync(join(found, "http.wit"), "utf8") : "";
   const v = /^package\s+wasi:http@([^;\s]+);/m.exec(text);
   if (!v) throw new Error(`${join(found, "http.wit")} is not the wasi:http package`);
-  return { dir: found, version: v[1] };
+  const cli = existsSync(join(found, "cli.wit")) ? /^package\s+wasi:cli@([^;\s]+);/m.exec(readFileSync(join(found, "cli.wit"), "utf8")) : null;
+  if (!cli) throw new Error(`${join(found, "cli.wit")} is not the wasi:cli package`);
+  return { dir: found, version: v[1], cliVersion: cli[1] };
 }
 
 function usage(message) {
@@ -143,10 +146,14 @@ async function main() {
   if (http && args.engine === "quickjs") {
     throw new Error('the SDK\'s http is async, which --engine quickjs cannot wait for: a plugin granted "http" builds with --engine starlingmonkey');
   }
-  const wasiHttp = http ? httpWit(args.httpWit) : undefined;
+  // Every plugin imports wasi:cli/exit (the host links wasi:cli for all): an unexpected
+  // exception ends the call with exit(err), a trap the host counts as a fault.
+  const wasi = httpWit(args.httpWit);
+  const wasiHttp = http ? wasi : undefined;
   const interfaces = ["log", ...new Set(grants)]
     .flatMap((g) => IMPORTS[g] ?? [])
     .map(([short, name]) => [short, name.replace("{http}", wasiHttp?.version)]);
+  interfaces.push(["exit", `wasi:cli/exit@${wasi.cliVersion}`]);
 
   const work = mkdtempSync(join(tmpdir(), "plughost-js-"));
   try {
@@ -155,10 +162,9 @@ async function main() {
     mkdirSync(join(wit, "deps", "plughost-rpc"), { recursive: true });
     cpSync(join(args.wit, "plughost.wit"), join(wit, "deps", "plughost-rpc", "plughost.wit"));
     cpSync(join(args.wit, "deps", "keyvalue"), join(wit, "deps", "keyvalue"), { recursive: true });
-    if (wasiHttp) {
-      for (const f of readdirSync(wasiHttp.dir).filter((f) => f.endsWith(".wit"))) {
-        cpSync(join(wasiHttp.dir, f), join(wit, "deps", f));
-      }
+    // wasi:cli (for exit) and, with the grant, wasi:http, with the packages they use.
+    for (const f of readdirSync(wasi.dir).filter((f) => f.endsWith(".wit"))) {
+      cpSync(join(wasi.dir, f), join(wit, "deps", f));
     }
     writeFileSync(join(wit, "world.wit"), witWorld(interfaces));
 

@@ -10,7 +10,7 @@ let wit = {};
 
 /**
  * Wires in the WIT imports: `{ log, config, publish, terminal, store, atomics, batch, kvTtl,
- * outgoingHandler, httpTypes }` (those the plugin imports; the build entry does this). Tests
+ * outgoingHandler, httpTypes, exit }` (those the plugin imports; the build entry does this). Tests
  * pass a fake with the same shape.
  */
 export function setHost(bindings) {
@@ -20,6 +20,24 @@ export function setHost(bindings) {
 /** `{ outgoingHandler, httpTypes }` (wasi:http), or `undefined` when built without the "http" grant. */
 export function httpBindings() {
   return wit.outgoingHandler && wit.httpTypes ? { outgoingHandler: wit.outgoingHandler, httpTypes: wit.httpTypes } : undefined;
+}
+
+/**
+ * Ends the call with a trap, as a Rust panic or a Python exception does: `text` (the error
+ * and its stack) to stderr, which the host logs under the request id, then wasi:cli/exit
+ * with an error status, which the host reports as a fault (500 to the client, counted for
+ * rollback). Returns only when the build has no exit import (then the caller replies 500).
+ */
+export function trap(text) {
+  // Tests bind `stderr` to capture the text; in the component console.error is its stderr.
+  if (wit.stderr) wit.stderr(text);
+  else if (typeof console !== "undefined") console.error(text);
+  else if (wit.exit) {
+    // QuickJS (componentize-qjs) has no console, but an exception escaping its export panics
+    // the runtime: a trap too, with the exception's message and stack on stderr.
+    throw new Error(text);
+  }
+  if (wit.exit) wit.exit.exit({ tag: "err" });
 }
 
 /** Whether exports may return a Promise the engine settles (StarlingMonkey does, QuickJS's sync runtime does not). */

@@ -8,7 +8,7 @@
 import { codes, RpcError, toRpcError } from "./errors.js";
 import { encodeResult, parseParams, validate } from "./params.js";
 import { toJSONSchema } from "zod";
-import { asyncExports, log as hostLog } from "./host.js";
+import { asyncExports, log as hostLog, trap } from "./host.js";
 
 export * from "./errors.js";
 export { log, config, publish, publishBinary, broadcast, broadcastBinary, broadcastEach, broadcastBinaryEach, history, presence, terminal, kv, Bucket, setHost } from "./host.js";
@@ -107,14 +107,21 @@ function toConn(ctx) {
 }
 
 /**
- * What a failed handler becomes: its client error, or for anything else (a bug in the plugin)
- * 500 in the host's words for a trap, `Internal server error` (the host adds the request id),
- * with the error and its stack in the host's log, never in the reply. (componentize-js would
- * turn a bare thrown Error into an rpc-error carrying its message, not a trap.)
+ * What a failed handler becomes: its client error (RpcError, host errors); anything else is a
+ * bug in the plugin and traps the call like a Rust panic (`trap`: the error and its stack to
+ * stderr, which the host logs under the request id, never in the reply; the client gets the
+ * host's 500 and the call counts as a fault, so a faulting new version is rolled back).
  */
 function fail(e) {
   const r = toRpcError(e);
   if (r) return { code: r.code >>> 0, message: String(r.message), temporary: !!r.temporary };
+  trap(`handler threw: ${e && e.stack ? `${e}\n${e.stack}` : String(e)}`);
+  // No exit import (a build without it): the host's 500 as a reply, the detail in its log.
+  return internal(e);
+}
+
+/** 500 in the host's words for a trap, `Internal server error`, with the detail in the log. */
+function internal(e) {
   try {
     hostLog.error(`handler threw: ${e && e.stack ? `${e}\n${e.stack}` : String(e)}`);
   } catch {
@@ -126,7 +133,8 @@ function fail(e) {
 function finish(result, encode) {
   if (result === null || typeof result !== "object" || typeof result.then !== "function") return encode(result);
   if (!asyncExports()) {
-    return { err: fail(new Error("the handler returned a Promise, which a plugin built with --engine quickjs cannot wait for: make it synchronous or build with --engine starlingmonkey")) };
+    // A build mistake, not a fault of this version's logic: a reply, as before.
+    return { err: internal(new Error("the handler returned a Promise, which a plugin built with --engine quickjs cannot wait for: make it synchronous or build with --engine starlingmonkey")) };
   }
   return result.then(encode, (e) => ({ err: fail(e) }));
 }

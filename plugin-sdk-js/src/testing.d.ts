@@ -5,11 +5,22 @@ type WitConn = Omit<Conn, "meta" | "isAnonymous"> & { meta?: string };
 export declare function user(id: string | number, extra?: Partial<WitConn>): WitConn;
 export declare function anonymous(): WitConn;
 
+/**
+ * Thrown by `TestHost.call`/`subscribe` when the handler threw something other than an
+ * RpcError or a host error: in the component that call traps (500 with a request id, a fault).
+ */
+export declare class PluginTrap extends Error {
+  /** What the guest wrote to stderr before the trap: the error and its stack. */
+  stderr: string;
+}
+
 /** A fake host for `node --test`: records what handlers did, injects failures. */
 export declare class TestHost {
   constructor();
   published: { channel: string; data: unknown }[];
   logs: { level: string; message: string }[];
+  /** What handlers wrote to stderr (the text of each trap), in order. */
+  stderr: string[];
   buckets: Map<string, Map<string, Uint8Array>>;
   allowedBuckets: string[] | undefined;
   history: Map<string, unknown[]>;
@@ -47,7 +58,7 @@ export declare class TestHost {
   }[];
   /** The manifest's `[http] max_response_body` (default 4 MiB): a longer body fails 1009. */
   httpMaxResponseBody: number;
-  /** The decoded result (a Promise for an async handler), or throws RpcError. */
+  /** The decoded result (a Promise for an async handler); throws RpcError (an error reply) or PluginTrap (a trap). */
   call(method: string, conn: WitConn, params?: unknown): any;
   subscribe(channel: string, conn: WitConn, data?: unknown): any;
 }

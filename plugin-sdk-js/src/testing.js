@@ -32,12 +32,27 @@ function witError(tag, val) {
   return e;
 }
 
+/**
+ * What `call` and `subscribe` throw when the handler threw something other than an RpcError
+ * or a host error: in the component that call traps (the host answers 500 with a request id
+ * and counts a fault). `stderr` is what the guest wrote before it (the error and its stack).
+ */
+export class PluginTrap extends Error {
+  constructor(stderr) {
+    super(`the call trapped: ${stderr.split("\n")[0]}`);
+    this.name = "PluginTrap";
+    this.stderr = stderr;
+  }
+}
+
 export class TestHost {
   constructor() {
     /** @type {{channel: string, data: any}[]} */
     this.published = [];
     /** @type {{level: string, message: string}[]} */
     this.logs = [];
+    /** What handlers wrote to stderr (the text of each trap), in order. */
+    this.stderr = [];
     /** @type {Map<string, string>} */
     this.configValues = new Map();
     /** @type {Map<string, Map<string, Uint8Array>>} */
@@ -117,7 +132,10 @@ export class TestHost {
     return addRoute(this, method, url, { code: val === undefined ? { tag } : { tag, val } });
   }
 
-  /** Calls `method` as the component's export would; the decoded result, or throws RpcError. */
+  /**
+   * Calls `method` as the component's export would; the decoded result, or throws RpcError
+   * (an error reply) or PluginTrap (the call trapped).
+   */
   call(method, conn, params = {}) {
     const text = typeof params === "string" ? params : JSON.stringify(params);
     const r = runMethod(conn, method, encoder.encode(text));
@@ -128,7 +146,7 @@ export class TestHost {
     return typeof r.then === "function" ? r.then(out) : out(r);
   }
 
-  /** Asks the subscribe handler of `channel`'s namespace; the grant, or throws RpcError. */
+  /** Asks the subscribe handler of `channel`'s namespace; the grant, or throws RpcError or PluginTrap. */
   subscribe(channel, conn, data) {
     const r = runSubscribe(conn, channel, data === undefined ? undefined : encoder.encode(JSON.stringify(data)));
     const out = (r) => {
@@ -284,6 +302,14 @@ export class TestHost {
     const { outgoingHandler, httpTypes } = fakeHttp(host);
     return {
       log: { log: (level, message) => host.logs.push({ level, message }) },
+      stderr: (text) => host.stderr.push(text),
+      // wasi:cli/exit: in the component exit(err) ends the call with a trap and never returns.
+      exit: {
+        exit(status) {
+          if (status?.tag !== "err") throw new Error("fake wasi:cli/exit: the SDK exits only with an error status");
+          throw new PluginTrap(host.stderr.at(-1) ?? "");
+        },
+      },
       config: { get: (key) => host.configValues.get(key) },
       publish,
       terminal,

@@ -4,9 +4,9 @@ import assert from "node:assert/strict";
 import {
   rpc, subscribe, reset, describe, handler, z, RpcError, codes,
   PublishError, TerminalError, KvError, HttpError, publish, broadcast, broadcastEach, history,
-  log, config, terminal, kv,
+  log, config, terminal, kv, setHost,
 } from "../src/index.js";
-import { TestHost, user, anonymous } from "../src/testing.js";
+import { PluginTrap, TestHost, user, anonymous } from "../src/testing.js";
 import { fromCode, parseUrl } from "../src/http.js";
 import { http } from "../src/index.js";
 
@@ -95,18 +95,43 @@ test("an unencodable result is 500", () => {
   assert.match(e.message, /^could not encode result: /);
 });
 
-test("a handler's RpcError reaches the client as it is; anything else is 500, logged, not shown", () => {
+test("a handler's RpcError reaches the client as it is; anything else traps, its stack on stderr", () => {
   rpc("t.fail", () => {
     throw new RpcError(1404, "no such room", true);
   });
   const e = err("t.fail", {});
   assert.deepEqual([e.code, e.message, e.temporary], [1404, "no such room", true]);
-  rpc("t.bug", () => {
+  rpc("t.bug", function buggyHandler() {
     throw new TypeError("boom");
   });
-  const bug = err("t.bug", {});
-  assert.deepEqual([bug.code, bug.message, bug.temporary], [500, "Internal server error", false]);
-  assert.ok(host.logs.some((l) => l.level === "error" && l.message.includes("boom")));
+  assert.throws(() => host.call("t.bug", user("1"), {}), (t) => t instanceof PluginTrap && t.stderr.includes("TypeError: boom"));
+  assert.match(host.stderr.at(-1), /buggyHandler/);
+  // A host error the handler lets through stays an error reply.
+  rpc("t.kv", () => {
+    throw new KvError("access-denied");
+  });
+  assert.equal(err("t.kv", {}).code, codes.PERMISSION_DENIED);
+});
+
+test("a throwing subscribe handler traps too", () => {
+  subscribe("room", () => {
+    throw new Error("bug");
+  });
+  assert.throws(() => host.subscribe("room#1", user("1")), PluginTrap);
+});
+
+test("the component's export traps through wasi:cli/exit, with no reply", () => {
+  rpc("t.exported", () => {
+    throw new Error("secret detail");
+  });
+  const statuses = [];
+  const stderr = [];
+  const exit = { exit: (status) => { statuses.push(status); throw new Error("exited"); } };
+  setHost({ log: { log() {} }, stderr: (t) => stderr.push(t), exit });
+  assert.throws(() => handler.call(user("1"), "t.exported", new Uint8Array()), /exited/);
+  assert.deepEqual(statuses, [{ tag: "err" }]);
+  assert.match(stderr[0], /Error: secret detail/);
+  host.install();
 });
 
 test("async handlers are awaited", async () => {
@@ -346,11 +371,11 @@ test("a handler's uncaught HttpError answers the call with its code", async () =
   await assert.rejects(host.call("t.fetch", user("1"), { url: "http://api.test/u" }), (e) => e.code === 1008 && e.temporary);
 });
 
-test("an async handler that throws is 500 too", async () => {
+test("an async handler that throws traps too", async () => {
   rpc("t.asyncbug", async () => {
     throw new Error("secret detail");
   });
-  await assert.rejects(host.call("t.asyncbug", user("1"), {}), (e) => e.code === 500 && !e.message.includes("secret"));
+  await assert.rejects(host.call("t.asyncbug", user("1"), {}), (e) => e instanceof PluginTrap && e.stderr.includes("secret detail"));
 });
 
 test("the pure-JS UTF-8 codec (QuickJS has no TextEncoder) agrees with the native one", async () => {

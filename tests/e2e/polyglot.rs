@@ -1,7 +1,7 @@
 //! Plugins written in Python (componentize-py) and JavaScript (componentize-js) served by the
-//! same host as Rust ones: the seed's echo shape, invalid params, a raised exception, a
-//! missing grant, a swap under load while an 18 MB component compiles, automatic rollback,
-//! and `plughost check`/`codegen` over them.
+//! same host as Rust ones: the seed's echo shape, invalid params, a raised exception and the
+//! automatic rollback of a version that keeps raising (in both languages), a missing grant, a
+//! swap under load while an 18 MB component compiles, and `plughost check`/`codegen` over them.
 
 use std::path::Path;
 use std::process::Command;
@@ -444,4 +444,86 @@ fn check_and_codegen_describe_the_python_and_js_methods() {
     std::fs::rename(out.path().join("api.ts"), src.join("api.ts")).unwrap();
     std::fs::write(src.join("usage.ts"), ECHOES_TS).unwrap();
     tsc_strict(out.path());
+}
+
+/// plugins/jsecho with plugins/jsecho.toml, from `source`.
+fn add_jsecho(dir: &PluginDir, source: &Path) {
+    let manifest = std::fs::read_to_string(root().join("plugins/jsecho.toml")).expect("plugins/jsecho.toml");
+    dir.add("jsecho", source).manifest("jsecho", &manifest);
+}
+
+#[tokio::test]
+async fn a_js_exception_is_500_with_a_request_id_and_its_stack_only_in_the_log() {
+    let dir = PluginDir::new();
+    add_jsecho(&dir, &fixture_plugin("jsecho-v2"));
+    // One JSON object per log line: a record and its multi-line detail stay together.
+    let host = Host::start(dir.path(), &[("PLUGHOST_LOG_FORMAT", "json")]).await.unwrap();
+    let text = rpc_text(&host, "jsecho.fail", json!({})).await;
+    let reply: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(code(&reply), 500, "{text}");
+    let request_id = request_id_of(message(&reply)).to_string();
+    for leak in ["Error", "hunter2", "/srv", "settings.js", "database", "handler threw"] {
+        assert!(!text.contains(leak), "the reply carries {leak:?}: {text}");
+    }
+    // The trap cost only that call: the next one is served.
+    let next = host.rpc("jsecho.echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
+    assert_eq!(next["result"]["data"]["version"], 2, "{next}");
+
+    // The operator finds the exception and its stack (from the guest's stderr) under the id
+    // the client was given.
+    let log = host.log_text();
+    let record = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|r| r["fields"]["request_id"] == request_id.as_str() && r["fields"]["message"] == "call failed")
+        .unwrap_or_else(|| panic!("no `call failed` record for request {request_id}:\n{log}"));
+    let detail = record["fields"]["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("guest stderr"), "{record}");
+    assert!(detail.contains("Error: database unreachable at /srv/secret/settings.js password=hunter2"), "{record}");
+    // The stack names the throwing handler's frame (the bundle's, at a line and column).
+    assert!(detail.contains(".js:"), "{record}");
+    assert_eq!(record["fields"]["target"], "jsecho.fail", "{record}");
+}
+
+#[tokio::test]
+async fn a_js_v2_whose_calls_throw_is_rolled_back_to_v1() {
+    let dir = PluginDir::new();
+    add_jsecho(&dir, &example_plugin("jsecho"));
+    let v1 = sha256_of(&dir.path().join("jsecho.wasm"));
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    let echo = async || {
+        host.rpc("jsecho.echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap()["result"]["data"].clone()
+    };
+    assert!(echo().await.get("version").is_none());
+    rename_into_place(&dir, "jsecho", &fixture_plugin("jsecho-v2"));
+    wait_long("v2 to answer", async || echo().await["version"] == 2).await;
+    // A new version whose calls throw, from enough users to be judged a regression.
+    let mut thrown = 0;
+    for round in 0..10 {
+        if status_of(&host, "jsecho").await["last_rollback"]["automatic"] == true {
+            break;
+        }
+        for user in ["u1", "u2", "u3", "u4"] {
+            let reply = host.rpc("jsecho.fail", json!({}), user).await.unwrap();
+            match code(&reply) {
+                500 => thrown += 1,
+                // Rolled back between two calls of this round: v1 has no such method.
+                102 if round > 0 => {}
+                _ => panic!("{reply}"),
+            }
+        }
+    }
+    wait_long("the automatic rollback", async || {
+        status_of(&host, "jsecho").await["last_rollback"]["automatic"] == true
+    })
+    .await;
+    // The judge needs faults from at least three distinct users (the default).
+    assert!(thrown >= 3, "rolled back after {thrown} thrown calls");
+    let status = status_of(&host, "jsecho").await;
+    assert_eq!(status["sha256"], v1, "{status}");
+    assert!(status["last_rollback"]["reason"].as_str().unwrap_or_default().contains("faulted"), "{status}");
+    assert_eq!(echo().await, json!({"session_id": "s", "data": "d", "echoed": true}));
+    let reply = host.rpc("jsecho.fail", json!({}), "u1").await.unwrap();
+    assert_eq!(code(&reply), 102, "{reply}");
+    assert!(host.log_text().contains("plugin rolled back"));
 }
