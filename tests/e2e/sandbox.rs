@@ -349,6 +349,31 @@ async fn instance_state_never_passes_between_users() {
     assert_eq!(count(host.rpc("trap.count", json!({}), "alice").await.unwrap()), 1);
 }
 
+/// Guest heaps grow with calls and never shrink (CPython's and SpiderMonkey's do, a little per
+/// call): a user's kept instance is retired before its growth reaches the memory cap, so no
+/// call of that user fails for it, while the instance is still reused between retirements.
+#[tokio::test]
+async fn a_kept_instance_whose_heap_grows_is_retired_before_the_cap_fails_a_call() {
+    let dir = PluginDir::new();
+    dir.add("trap", &fixture_plugin("trap"))
+        .manifest("trap", "[limits]\ninstances = \"per-user\"\nmemory = \"8 MiB\"\n");
+    let host = Host::start(dir.path(), &[]).await.unwrap();
+    // 200 calls of 128 KiB each: 25 MiB in all, three times the cap.
+    let mut counts = Vec::new();
+    for call in 0..200 {
+        let reply = host.rpc("trap.leak", json!({"kib": 128}), "alice").await.unwrap();
+        let count = reply["result"]["data"]["count"].as_u64();
+        assert!(count.is_some(), "call {call} failed: {reply}");
+        counts.push(count.unwrap_or_default());
+    }
+    let retirements = counts.windows(2).filter(|w| w[1] < w[0]).count();
+    let longest = counts.iter().copied().max().unwrap_or_default();
+    assert!(retirements >= 2, "the instance was never replaced: {counts:?}");
+    assert!(longest >= 5, "the instance was not kept between retirements: {counts:?}");
+    // Each retirement starts a fresh instance, whose count starts again at 1.
+    assert!(counts.windows(2).all(|w| w[1] == w[0] + 1 || w[1] == 1), "{counts:?}");
+}
+
 #[tokio::test]
 async fn plugins_reach_no_files_env_network_or_clock_unless_granted() {
     let dir = PluginDir::new();

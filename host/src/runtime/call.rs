@@ -151,11 +151,16 @@ pub(crate) async fn execute(
     };
 
     store.data().leave_lane();
-    // Only an instance that returned normally is kept; a trapped or stopped one is dropped.
+    // Only an instance that returned normally, with memory headroom left, is kept; a trapped
+    // or stopped one is dropped.
     let outcome = match outcome {
         Ok(Ok((instance, answer))) => {
             if let Some(user) = reuse_for {
-                plugin.warm.put(user, Warm { store, instance, stderr });
+                if store.data_mut().memory.may_keep() {
+                    plugin.warm.put(user, Warm { store, instance, stderr });
+                } else {
+                    tracing::debug!(plugin = %plugin.name, "kept instance retired: its memory grew past half its headroom");
+                }
             }
             Ok(Ok(answer))
         }

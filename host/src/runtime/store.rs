@@ -51,6 +51,8 @@ pub(super) struct MemoryCap {
     table_total: usize,
     /// How many memories, tables and core instances the instance may create.
     counts: InstanceCounts,
+    /// What all memories held when the instance was first kept (`per-user`).
+    kept_at: Option<usize>,
 }
 
 /// The most memories, tables and core instances one plugin instance may create.
@@ -66,7 +68,18 @@ const TABLE_ELEMENTS: usize = 1_000_000;
 
 impl MemoryCap {
     pub(super) fn new(limit: usize, counts: InstanceCounts) -> Self {
-        Self { limit, hit: false, memory_total: 0, table_total: 0, counts }
+        Self { limit, hit: false, memory_total: 0, table_total: 0, counts, kept_at: None }
+    }
+
+    /// Whether the instance may be kept for its user's next call: its memories have used at
+    /// most half the headroom they had when it was first kept. Guest heaps (CPython's,
+    /// SpiderMonkey's, a leaking Rust plugin's) grow a little with calls and never shrink, so
+    /// a kept instance would otherwise reach the cap during some later call and fail it; a
+    /// retired one is replaced by a fresh instance on the user's next call.
+    pub(super) fn may_keep(&mut self) -> bool {
+        let kept_at = *self.kept_at.get_or_insert(self.memory_total);
+        let grown = self.memory_total.saturating_sub(kept_at);
+        grown <= self.limit.saturating_sub(kept_at) / 2
     }
 }
 
@@ -211,5 +224,40 @@ impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
     }
     fn now(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIB: usize = 1 << 20;
+
+    fn cap(limit: usize) -> MemoryCap {
+        MemoryCap::new(limit, InstanceCounts { memories: 2, tables: 2, core_instances: 4 })
+    }
+
+    #[test]
+    fn a_kept_instance_is_retired_once_it_has_used_half_its_headroom() {
+        let mut memory = cap(64 * MIB);
+        assert!(memory.memory_growing(0, 16 * MIB, None).unwrap());
+        // Kept at 16 MiB: 48 MiB of headroom, so it may grow to 40 MiB and still be kept.
+        assert!(memory.may_keep());
+        assert!(memory.memory_growing(16 * MIB, 40 * MIB, None).unwrap());
+        assert!(memory.may_keep());
+        assert!(memory.memory_growing(40 * MIB, 40 * MIB + 64 * 1024, None).unwrap());
+        assert!(!memory.may_keep());
+    }
+
+    #[test]
+    fn the_headroom_counts_every_memory_of_the_instance() {
+        let mut memory = cap(8 * MIB);
+        assert!(memory.memory_growing(0, 2 * MIB, None).unwrap());
+        assert!(memory.may_keep());
+        // A second memory growing counts against the same headroom (6 MiB, half is 3 MiB).
+        assert!(memory.memory_growing(0, 3 * MIB, None).unwrap());
+        assert!(memory.may_keep());
+        assert!(memory.memory_growing(3 * MIB, 4 * MIB, None).unwrap());
+        assert!(!memory.may_keep());
     }
 }
