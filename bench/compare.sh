@@ -7,6 +7,10 @@
 #   plughost fresh   `plughost serve` with plugins/echo.wasm, default instances (a fresh one per call)
 #   plughost per-user  the same with `[limits] instances = "per-user"` in echo.toml
 #     each of those with every call from 1 user, then spread over 10,000 users
+#   pyecho fresh / per-user   plugins/pyecho.wasm (Python, componentize-py), method pyecho.echo,
+#   jsecho fresh / per-user   plugins/jsecho.wasm (JavaScript, componentize-js), jsecho.echo:
+#     the same echo (same params, same reply, checked the same way), each policy written in its
+#     manifest, every call from 1 user (leave them out with --no-polyglot)
 #   django-cfg view  django-cfg 1.7.87's RPCProxyView alone in a bare Django   (bench/django.sh)
 #   django-cfg full  a django-cfg 1.7.87 project with its default apps and middleware
 #     both served by uvicorn with 2 workers; the echo handler is registered with
@@ -19,10 +23,13 @@
 # with `compare: PASS` or `compare: FAIL`; any bad reply or socket error on any row (warm-ups
 # included) is a FAIL and exit status 1.
 #
-# Usage: bench/compare.sh [SECONDS, default 8] [--no-django] [--no-build]
+# Usage: bench/compare.sh [SECONDS, default 8] [--no-django] [--no-polyglot] [--no-build]
 #   --no-django (or COMPARE_DJANGO=0)  leave out the django-cfg rows (the smoke run does)
+#   --no-polyglot (or COMPARE_POLYGLOT=0)  leave out the pyecho and jsecho rows (their first
+#                                     start compiles 14-19 MB of wasm: about 10 s and 0.5 GB each)
 #   --no-build                        use the built target/release/plughost,
 #                                     target/release/examples/native_echo and plugins/echo.wasm
+#                                     (and plugins/pyecho.wasm, plugins/jsecho.wasm)
 #   ROUNDS=N                          run the whole sequence N times; the table shows medians
 #   WARMUP=S                          seconds of warm-up before each row (default 2: Django needs
 #                                     about 2 s after its start to reach its pace)
@@ -31,13 +38,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DURATION=8; DJANGO=${COMPARE_DJANGO:-1}; BUILD=1; ROUNDS=${ROUNDS:-1}; WARMUP=${WARMUP:-2}
+DURATION=8; DJANGO=${COMPARE_DJANGO:-1}; POLYGLOT=${COMPARE_POLYGLOT:-1}; BUILD=1; ROUNDS=${ROUNDS:-1}; WARMUP=${WARMUP:-2}
 for arg in "$@"; do
   case $arg in
     --no-django) DJANGO=0 ;;
+    --no-polyglot) POLYGLOT=0 ;;
     --no-build) BUILD=0 ;;
     [0-9]*) DURATION=${arg%s} ;;
-    *) echo "usage: bench/compare.sh [SECONDS] [--no-django] [--no-build]" >&2; exit 2 ;;
+    *) echo "usage: bench/compare.sh [SECONDS] [--no-django] [--no-polyglot] [--no-build]" >&2; exit 2 ;;
   esac
 done
 for tool in wrk curl python3; do
@@ -51,7 +59,8 @@ if [ "$BUILD" = 1 ]; then
   cargo build --release --workspace --example native_echo
   make -s plugins >/dev/null
 fi
-for f in target/release/plughost target/release/examples/native_echo plugins/echo.wasm; do
+polyglot_files=""; [ "$POLYGLOT" = 1 ] && polyglot_files="plugins/pyecho.wasm plugins/jsecho.wasm"
+for f in target/release/plughost target/release/examples/native_echo plugins/echo.wasm $polyglot_files; do
   [ -e "$f" ] || { echo "compare: $f is missing (run without --no-build, or make host plugins)" >&2; exit 1; }
 done
 [ "$DJANGO" = 1 ] && bench/django.sh install
@@ -68,8 +77,21 @@ mkdir -p "$dir/fresh" "$dir/per-user"
 cp plugins/echo.wasm "$dir/fresh/"
 cp plugins/echo.wasm "$dir/per-user/"
 printf '[limits]\ninstances = "per-user"\n' > "$dir/per-user/echo.toml"
+# The Python and JavaScript echoes, each alone in its folder, the policy written out (whatever
+# the examples' manifests in plugins/ say); no grants, the other limits the host's defaults.
+if [ "$POLYGLOT" = 1 ]; then
+  for lang in py js; do
+    for policy in fresh per-user; do
+      mkdir -p "$dir/$lang-$policy"
+      cp "plugins/${lang}echo.wasm" "$dir/$lang-$policy/"
+      printf 'grants = []\n[limits]\ninstances = "%s"\n' "$policy" > "$dir/$lang-$policy/${lang}echo.toml"
+    done
+  done
+fi
 secret=compare-bench-secret-0123456789abcdef
-body='{"client":"c1","transport":"websocket","protocol":"json","encoding":"json","user":"42","method":"echo","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}'
+# The method the started server is checked with and the rows call (bench/echo.lua's RPC_METHOD).
+method=echo
+body() { echo '{"client":"c1","transport":"websocket","protocol":"json","encoding":"json","user":"42","method":"'"$method"'","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}'; }
 
 load() { cut -d' ' -f1-3 /proc/loadavg; }
 machine() {
@@ -86,7 +108,7 @@ start() {
   local reply=""
   for _ in $(seq 1 600); do
     kill -0 "$server" 2>/dev/null || { echo "compare: $name exited at startup; log:" >&2; tail -20 "$dir/$name.log" >&2; exit 1; }
-    reply=$(curl -s -m 2 -H 'Content-Type: application/json' -H "X-Plughost-Secret: $secret" -d "$body" "http://127.0.0.1:$port$path" || true)
+    reply=$(curl -s -m 2 -H 'Content-Type: application/json' -H "X-Plughost-Secret: $secret" -d "$(body)" "http://127.0.0.1:$port$path" || true)
     case $reply in *'"echoed"'*) break ;; esac
     sleep 0.1
   done
@@ -102,7 +124,7 @@ stop() {
 
 # wrk_run USERS PATH SECONDS: one checked wrk run; prints its `checked:` line (and bad replies).
 wrk_run() {
-  USERS=$1 RPC_PATH=$2 wrk -t2 -c50 -d"$3"s --latency -H "X-Plughost-Secret: $secret" -s bench/echo.lua "http://127.0.0.1:$port" \
+  USERS=$1 RPC_PATH=$2 RPC_METHOD=$method wrk -t2 -c50 -d"$3"s --latency -H "X-Plughost-Secret: $secret" -s bench/echo.lua "http://127.0.0.1:$port" \
     | grep -a -E '^(checked:|  bad reply:)' || { echo "compare: wrk printed no summary for $port (users $1)" >&2; return 1; }
 }
 field() { sed -n "s/.*[ (]$1=\([0-9.]*\).*/\1/p" <<<"$2" | head -1; }
@@ -157,6 +179,18 @@ for round in $(seq 1 "$ROUNDS"); do
       target/release/plughost serve --plugins "$dir/$policy" --listen "127.0.0.1:$port"
     measure "plughost $policy" 1 /centrifugo/rpc; measure "plughost $policy" 10000 /centrifugo/rpc; stop
   done
+  if [ "$POLYGLOT" = 1 ]; then
+    for lang in py js; do
+      method=${lang}echo.echo
+      for policy in fresh per-user; do
+        port=$(free_port)
+        start "${lang}echo-$policy" /centrifugo/rpc env PLUGHOST_PROXY_SECRET=$secret PLUGHOST_CACHE_DIR="$dir/cache" \
+          target/release/plughost serve --plugins "$dir/$lang-$policy" --listen "127.0.0.1:$port"
+        measure "${lang}echo $policy" 1 /centrifugo/rpc; stop
+      done
+    done
+    method=echo
+  fi
   if [ "$DJANGO" = 1 ]; then
     for project in bare full; do
       port=$(free_port); start "django-cfg-$project" /centrifugo/rpc/ bench/django.sh serve "$project" "$port"
@@ -181,6 +215,8 @@ med = {k: {m: statistics.median(v[m]) for m in ("rps", "p50", "p99", "cpu", "wcp
        for k, v in rows.items()}
 names = {"native": "native axum route", "plughost fresh": "plughost, fresh instance per call (default)",
          "plughost per-user": "plughost, `instances = \"per-user\"`",
+         "pyecho fresh": "pyecho (Python), fresh instance per call", "pyecho per-user": "pyecho (Python), `instances = \"per-user\"`",
+         "jsecho fresh": "jsecho (JavaScript), fresh instance per call", "jsecho per-user": "jsecho (JavaScript), `instances = \"per-user\"`",
          "django-cfg bare": "django-cfg 1.7.87 RPCProxyView alone (bare Django)",
          "django-cfg full": "django-cfg 1.7.87 project, default middleware"}
 native = lambda users: med.get(("native", users)) or med.get(("native", 1))
@@ -222,6 +258,13 @@ target("plughost per-user vs native, 1 user (repeat callers)", med.get(("plughos
 for users in (1, 10000):
     target(f"plughost fresh vs django-cfg view alone, {users:,} user(s)", med.get(("plughost fresh", users)), bare, 100)
     target(f"plughost fresh vs django-cfg full project, {users:,} user(s)", med.get(("plughost fresh", users)), full, 100)
+# The interpreted plugins against the Rust echo under the same policy, from this run.
+for lang in ("pyecho", "jsecho"):
+    for policy in ("fresh", "per-user"):
+        a, r = med.get((f"{lang} {policy}", 1)), med.get((f"plughost {policy}", 1))
+        if a and r:
+            print(f"{lang} {policy} vs the Rust echo {policy}, 1 user: {a['rps'] / r['rps']:.3f}x by req/s, "
+                  f"{a['cpu'] / r['cpu']:.1f}x the server CPU per request ({a['cpu']:.1f} vs {r['cpu']:.1f} µs)")
 total = sum(v["bad"] + v["sock"] for v in med.values())
 failed_rows = [f"{k[0]} ({k[1]} users)" for k, v in med.items() if v["bad"] + v["sock"]]
 if total:

@@ -2,6 +2,9 @@
 --
 --   USERS=1      every call as one user (default); USERS=10000 spreads calls over 10,000 users
 --   RPC_PATH     the proxy path (default /centrifugo/rpc; django-cfg serves /centrifugo/rpc/)
+--   RPC_METHOD   the method (default echo; pyecho.echo and jsecho.echo are the Python and
+--                JavaScript plugins' echo): any method taking {session_id, data} and returning
+--                {session_id, data, echoed: true}, the reply checked below
 --
 -- A reply counts as good only when it is HTTP 200 and carries a `result` whose data is the
 -- echo of what was sent ({"session_id":"abc-123","data":"bHMgLWxhCg==","echoed":true}, with
@@ -16,6 +19,7 @@
 dofile((debug.getinfo(1, "S").source:match("^@(.*/)") or "./") .. "checked.lua")
 local users = tonumber(os.getenv("USERS") or "1")
 local path = os.getenv("RPC_PATH") or "/centrifugo/rpc"
+local method = os.getenv("RPC_METHOD") or "echo"
 local n = 0
 
 wrk.method = "POST"
@@ -26,7 +30,7 @@ request = function()
   n = n + 1
   local user = "user-" .. (n % users)
   local body = '{"client":"9336a229-2400-4ebc-8c50-0a643d22e8a0","transport":"websocket","protocol":"json","encoding":"json","user":"'
-    .. user .. '","method":"echo","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}'
+    .. user .. '","method":"' .. method .. '","data":{"session_id":"abc-123","data":"bHMgLWxhCg=="}}'
   return wrk.format(nil, path, nil, body)
 end
 

@@ -37,6 +37,9 @@ step "compare.sh without django-cfg" '^compare: PASS' env WARMUP=1 bench/compare
 step "soak.sh" '^soak: PASS' env SOAK_ROUND=1s bench/soak.sh 1 --no-build
 step "ab.sh" '^ab: PASS' bench/ab.sh target/release/plughost target/release/plughost 1s 1
 step "startup.sh" '^startup: PASS' bench/startup.sh 2 1 --no-build
+# The Rust echo only: the Python and JavaScript rows compile 14-19 MB of wasm each (about 10 s
+# and 0.5 GB apiece); compare.sh above and the criterion bench already run those plugins.
+step "load.sh (echo only)" '^load: PASS' bench/load.sh 1 --starts 1 --users "1 2" --plugins echo --caps 16 --no-build
 step "kv.sh" '^kv: PASS' env CRITERION_ARGS="--warm-up-time 0.2 --measurement-time 0.5 --noplot" bench/kv.sh 1 --no-build
 step "icount.sh" '^icount: PASS' bench/icount.sh 20 --no-build
 # perf may be refused inside a container; the profile is then skipped, and says so.
