@@ -332,47 +332,53 @@ async fn swapping_pyecho_under_load_while_v2_compiles_loses_no_call() {
     assert_eq!(status_of(&host, "pyecho").await["sha256"], v1);
 }
 
-#[tokio::test]
-async fn a_python_v2_whose_calls_raise_is_rolled_back_to_v1() {
-    let dir = PluginDir::new();
-    dir.add("pyecho", &example_plugin("pyecho"));
-    let v1 = sha256_of(&dir.path().join("pyecho.wasm"));
+/// Swaps `v2` in for the plugin `name` (v1 already in `dir`), calls its failing method
+/// `<name>.fail` from four users until the host rolls the version back, and checks it is v1
+/// again: its sha256, its echo, no `fail` method, and the rollback logged.
+async fn a_failing_v2_is_rolled_back(dir: &PluginDir, name: &str, v2: &Path) {
+    let v1 = sha256_of(&dir.path().join(format!("{name}.wasm")));
     let host = Host::start(dir.path(), &[]).await.unwrap();
+    let (echo_method, fail_method) = (format!("{name}.echo"), format!("{name}.fail"));
     let echo = async || {
-        host.rpc("pyecho.echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap()["result"]["data"].clone()
+        host.rpc(&echo_method, json!({"session_id": "s", "data": "d"}), "u").await.unwrap()["result"]["data"].clone()
     };
     assert!(echo().await.get("version").is_none());
-    rename_into_place(&dir, "pyecho", &fixture_plugin("pyecho-v2"));
+    rename_into_place(dir, name, v2);
     wait_long("v2 to answer", async || echo().await["version"] == 2).await;
-    // A new version whose calls raise, from enough users to be judged a regression.
-    let mut raised = 0;
+    // A new version whose calls fail, from enough users to be judged a regression.
+    let mut failed = 0;
     for round in 0..10 {
-        if status_of(&host, "pyecho").await["last_rollback"]["automatic"] == true {
+        if status_of(&host, name).await["last_rollback"]["automatic"] == true {
             break;
         }
         for user in ["u1", "u2", "u3", "u4"] {
-            let reply = host.rpc("pyecho.fail", json!({}), user).await.unwrap();
+            let reply = host.rpc(&fail_method, json!({}), user).await.unwrap();
             match code(&reply) {
-                500 => raised += 1,
+                500 => failed += 1,
                 // Rolled back between two calls of this round: v1 has no such method.
                 102 if round > 0 => {}
                 _ => panic!("{reply}"),
             }
         }
     }
-    wait_long("the automatic rollback", async || {
-        status_of(&host, "pyecho").await["last_rollback"]["automatic"] == true
-    })
-    .await;
+    wait_long("the automatic rollback", async || status_of(&host, name).await["last_rollback"]["automatic"] == true)
+        .await;
     // The judge needs faults from at least three distinct users (the default).
-    assert!(raised >= 3, "rolled back after {raised} raised calls");
-    let status = status_of(&host, "pyecho").await;
+    assert!(failed >= 3, "rolled back after {failed} failed calls");
+    let status = status_of(&host, name).await;
     assert_eq!(status["sha256"], v1, "{status}");
     assert!(status["last_rollback"]["reason"].as_str().unwrap_or_default().contains("faulted"), "{status}");
     assert_eq!(echo().await, json!({"session_id": "s", "data": "d", "echoed": true}));
-    let reply = host.rpc("pyecho.fail", json!({}), "u1").await.unwrap();
+    let reply = host.rpc(&fail_method, json!({}), "u1").await.unwrap();
     assert_eq!(code(&reply), 102, "{reply}");
     assert!(host.log_text().contains("plugin rolled back"));
+}
+
+#[tokio::test]
+async fn a_python_v2_whose_calls_raise_is_rolled_back_to_v1() {
+    let dir = PluginDir::new();
+    dir.add("pyecho", &example_plugin("pyecho"));
+    a_failing_v2_is_rolled_back(&dir, "pyecho", &fixture_plugin("pyecho-v2")).await;
 }
 
 /// A usage of the generated TypeScript client: both methods typed by their own params, and a
@@ -489,41 +495,5 @@ async fn a_js_exception_is_500_with_a_request_id_and_its_stack_only_in_the_log()
 async fn a_js_v2_whose_calls_throw_is_rolled_back_to_v1() {
     let dir = PluginDir::new();
     add_jsecho(&dir, &example_plugin("jsecho"));
-    let v1 = sha256_of(&dir.path().join("jsecho.wasm"));
-    let host = Host::start(dir.path(), &[]).await.unwrap();
-    let echo = async || {
-        host.rpc("jsecho.echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap()["result"]["data"].clone()
-    };
-    assert!(echo().await.get("version").is_none());
-    rename_into_place(&dir, "jsecho", &fixture_plugin("jsecho-v2"));
-    wait_long("v2 to answer", async || echo().await["version"] == 2).await;
-    // A new version whose calls throw, from enough users to be judged a regression.
-    let mut thrown = 0;
-    for round in 0..10 {
-        if status_of(&host, "jsecho").await["last_rollback"]["automatic"] == true {
-            break;
-        }
-        for user in ["u1", "u2", "u3", "u4"] {
-            let reply = host.rpc("jsecho.fail", json!({}), user).await.unwrap();
-            match code(&reply) {
-                500 => thrown += 1,
-                // Rolled back between two calls of this round: v1 has no such method.
-                102 if round > 0 => {}
-                _ => panic!("{reply}"),
-            }
-        }
-    }
-    wait_long("the automatic rollback", async || {
-        status_of(&host, "jsecho").await["last_rollback"]["automatic"] == true
-    })
-    .await;
-    // The judge needs faults from at least three distinct users (the default).
-    assert!(thrown >= 3, "rolled back after {thrown} thrown calls");
-    let status = status_of(&host, "jsecho").await;
-    assert_eq!(status["sha256"], v1, "{status}");
-    assert!(status["last_rollback"]["reason"].as_str().unwrap_or_default().contains("faulted"), "{status}");
-    assert_eq!(echo().await, json!({"session_id": "s", "data": "d", "echoed": true}));
-    let reply = host.rpc("jsecho.fail", json!({}), "u1").await.unwrap();
-    assert_eq!(code(&reply), 102, "{reply}");
-    assert!(host.log_text().contains("plugin rolled back"));
+    a_failing_v2_is_rolled_back(&dir, "jsecho", &fixture_plugin("jsecho-v2")).await;
 }
