@@ -107,35 +107,41 @@ async fn invalid_params_get_103_naming_the_field_but_not_the_value() {
     }
 }
 
-#[tokio::test]
-async fn a_python_exception_is_500_with_a_request_id_and_its_traceback_only_in_the_log() {
-    let dir = PluginDir::new();
-    dir.add("pyecho", &fixture_plugin("pyecho-v2"));
+/// Calls `<name>.fail` (a v2 fixture's failing method) on a host over `dir`: the reply must
+/// be a 500 with a request id and none of `leaks`, and the next echo still served. Returns the
+/// detail of the `call failed` log record under that request id: what the operator finds.
+async fn failed_call_detail(dir: &PluginDir, name: &str, leaks: &[&str]) -> String {
     // One JSON object per log line: a record and its multi-line detail stay together.
     let host = Host::start(dir.path(), &[("PLUGHOST_LOG_FORMAT", "json")]).await.unwrap();
-    let text = rpc_text(&host, "pyecho.fail", json!({})).await;
+    let text = rpc_text(&host, &format!("{name}.fail"), json!({})).await;
     let reply: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(code(&reply), 500, "{text}");
     let request_id = request_id_of(message(&reply)).to_string();
-    for leak in ["Traceback", "RuntimeError", "hunter2", "/srv", "app.py", "database"] {
+    for leak in leaks {
         assert!(!text.contains(leak), "the reply carries {leak:?}: {text}");
     }
     // The trap cost only that call: the next one is served.
-    let next = host.rpc("pyecho.echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
+    let next = host.rpc(&format!("{name}.echo"), json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
     assert_eq!(next["result"]["data"]["version"], 2, "{next}");
-
-    // The operator finds the exception and its traceback under the id the client was given.
     let log = host.log_text();
     let record = log
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .find(|r| r["fields"]["request_id"] == request_id.as_str() && r["fields"]["message"] == "call failed")
         .unwrap_or_else(|| panic!("no `call failed` record for request {request_id}:\n{log}"));
-    let detail = record["fields"]["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("Traceback (most recent call last)"), "{record}");
-    assert!(detail.contains("RuntimeError: database unreachable at /srv/secret/settings.py"), "{record}");
-    assert!(detail.contains("app.py"), "{record}");
-    assert_eq!(record["fields"]["target"], "pyecho.fail", "{record}");
+    assert_eq!(record["fields"]["target"], format!("{name}.fail"), "{record}");
+    record["fields"]["detail"].as_str().unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn a_python_exception_is_500_with_a_request_id_and_its_traceback_only_in_the_log() {
+    let dir = PluginDir::new();
+    dir.add("pyecho", &fixture_plugin("pyecho-v2"));
+    let leaks = ["Traceback", "RuntimeError", "hunter2", "/srv", "app.py", "database"];
+    let detail = failed_call_detail(&dir, "pyecho", &leaks).await;
+    assert!(detail.contains("Traceback (most recent call last)"), "{detail}");
+    assert!(detail.contains("RuntimeError: database unreachable at /srv/secret/settings.py"), "{detail}");
+    assert!(detail.contains("app.py"), "{detail}");
 }
 
 #[tokio::test]
@@ -462,33 +468,13 @@ fn add_jsecho(dir: &PluginDir, source: &Path) {
 async fn a_js_exception_is_500_with_a_request_id_and_its_stack_only_in_the_log() {
     let dir = PluginDir::new();
     add_jsecho(&dir, &fixture_plugin("jsecho-v2"));
-    // One JSON object per log line: a record and its multi-line detail stay together.
-    let host = Host::start(dir.path(), &[("PLUGHOST_LOG_FORMAT", "json")]).await.unwrap();
-    let text = rpc_text(&host, "jsecho.fail", json!({})).await;
-    let reply: Value = serde_json::from_str(&text).unwrap();
-    assert_eq!(code(&reply), 500, "{text}");
-    let request_id = request_id_of(message(&reply)).to_string();
-    for leak in ["Error", "hunter2", "/srv", "settings.js", "database", "handler threw"] {
-        assert!(!text.contains(leak), "the reply carries {leak:?}: {text}");
-    }
-    // The trap cost only that call: the next one is served.
-    let next = host.rpc("jsecho.echo", json!({"session_id": "s", "data": "d"}), "u").await.unwrap();
-    assert_eq!(next["result"]["data"]["version"], 2, "{next}");
-
-    // The operator finds the exception and its stack (from the guest's stderr) under the id
-    // the client was given.
-    let log = host.log_text();
-    let record = log
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .find(|r| r["fields"]["request_id"] == request_id.as_str() && r["fields"]["message"] == "call failed")
-        .unwrap_or_else(|| panic!("no `call failed` record for request {request_id}:\n{log}"));
-    let detail = record["fields"]["detail"].as_str().unwrap_or_default();
-    assert!(detail.contains("guest stderr"), "{record}");
-    assert!(detail.contains("Error: database unreachable at /srv/secret/settings.js password=hunter2"), "{record}");
+    let leaks = ["Error", "hunter2", "/srv", "settings.js", "database", "handler threw"];
+    let detail = failed_call_detail(&dir, "jsecho", &leaks).await;
+    // The exception and its stack come from the guest's stderr.
+    assert!(detail.contains("guest stderr"), "{detail}");
+    assert!(detail.contains("Error: database unreachable at /srv/secret/settings.js password=hunter2"), "{detail}");
     // The stack names the throwing handler's frame (the bundle's, at a line and column).
-    assert!(detail.contains(".js:"), "{record}");
-    assert_eq!(record["fields"]["target"], "jsecho.fail", "{record}");
+    assert!(detail.contains(".js:"), "{detail}");
 }
 
 #[tokio::test]
